@@ -1,0 +1,41 @@
+"""Operational endpoints (liveness, readiness, metrics) and the home page."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from caipi.core import metrics, selectors
+from caipi.core.readiness import readiness_probes
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Touches no outside system."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when database, cache and broker all answer, else 503; each named."""
+    probes = readiness_probes()
+    ready = all(probe.ok for probe in probes)
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": {probe.name: probe.as_dict() for probe in probes},
+    }
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics in the text exposition format."""
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The landing page: what this CAIPI serves and where to go next."""
+    return render(request, "core/home.html", selectors.home_overview(user=request.user))

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class GatewayConfig(AppConfig):
+    name = "caipi.gateway"
+    label = "gateway"
+    verbose_name = "Model gateway"

@@ -1,0 +1,245 @@
+"""CAIPI settings, read from the environment only (see docs/configuration.md).
+
+With nothing set CAIPI runs on embedded defaults — SQLite, a local-memory cache, Celery
+tasks executed in-process, embedded Chroma — all under ``CAIPI_DATA_DIR``. Production sets
+``DATABASE_URL`` (PostgreSQL), ``REDIS_URL`` (cache, quotas, shared router state),
+``CELERY_BROKER_URL`` (workers) and ``CHROMA_URL`` (a Chroma server).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from caipi.env import env_bool, env_float, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(
+    env_str(
+        "CAIPI_DATA_DIR",
+        str(BASE_DIR / "var"),
+        "Folder for the embedded defaults: SQLite file, Chroma data, tool keys, logs.",
+    )
+    or BASE_DIR / "var"
+).resolve()
+
+DEBUG = env_bool("CAIPI_DEBUG", False, "Django debug mode. Never on in production.")
+
+
+def _secret_key() -> str:
+    """The configured key, or one generated once and kept (mode 0600) in the data folder."""
+    configured = env_str(
+        "SECRET_KEY",
+        None,
+        "Django secret key. When unset a random key is generated once into CAIPI_DATA_DIR.",
+    )
+    if configured:
+        return configured
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"], "Host names this server answers to."
+)
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", [], "Origins (https://host) allowed to post forms, e.g. behind a proxy."
+)
+SITE_URL = env_url(
+    "SITE_URL",
+    "http://127.0.0.1:8000",
+    "Public base URL of CAIPI, used in LTI registration and links.",
+    schemes=("http", "https"),
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "caipi.core",
+    "caipi.gateway",
+    "deploy",
+    "lms_connectors",
+    "prompts",
+    "rag",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "caipi.urls"
+ASGI_APPLICATION = "caipi.asgi.application"
+WSGI_APPLICATION = "caipi.wsgi.application"
+AUTH_USER_MODEL = "core.User"
+LOGIN_URL = "admin:login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+
+_database_url = env_url(
+    "DATABASE_URL",
+    None,
+    "Database, e.g. postgresql://caipi@127.0.0.1:5432/caipi. Unset: SQLite in CAIPI_DATA_DIR.",
+    schemes=("postgres", "postgresql", "sqlite"),
+)
+if _database_url:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            _database_url,
+            conn_max_age=env_int(
+                "DATABASE_CONN_MAX_AGE", 60, "Seconds to keep database connections.", minimum=0
+            ),
+            conn_health_checks=True,
+        )
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "caipi.sqlite3",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache and Redis ------------------------------------------------------------------------
+
+REDIS_URL = env_url(
+    "REDIS_URL",
+    None,
+    "Redis for the cache, quotas and the router's shared state. Unset: in-process memory.",
+    schemes=("redis", "rediss", "unix"),
+)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "caipi",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ---------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL",
+    REDIS_URL,
+    "Celery broker. Defaults to REDIS_URL; unset too: tasks run in-process (no worker).",
+    schemes=("redis", "rediss", "amqp", "amqps", "pyamqp"),
+)
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "caipi"
+CELERY_TIMEZONE = "UTC"
+
+# --- Chroma ---------------------------------------------------------------------------------
+
+CHROMA_URL = env_url(
+    "CHROMA_URL",
+    None,
+    "Chroma server. Unset: embedded Chroma in CAIPI_DATA_DIR/chroma.",
+    schemes=("http", "https"),
+)
+CHROMA_PATH = DATA_DIR / "chroma"
+
+# --- gateway --------------------------------------------------------------------------------
+
+GATEWAY_MAX_BODY_BYTES = env_int(
+    "CAIPI_MAX_BODY_BYTES", 1_048_576, "Largest request body the /v1 API accepts.", minimum=1024
+)
+GATEWAY_UPSTREAM_TIMEOUT = env_float(
+    "CAIPI_UPSTREAM_TIMEOUT",
+    300.0,
+    "Seconds a call may take upstream before it is abandoned.",
+    minimum=1.0,
+)
+GATEWAY_CONNECT_TIMEOUT = env_float(
+    "CAIPI_CONNECT_TIMEOUT", 5.0, "Seconds to connect to an engine endpoint.", minimum=0.1
+)
+HEALTH_POLL_SECONDS = env_float(
+    "CAIPI_HEALTH_POLL_SECONDS", 5.0, "Seconds between endpoint health polls.", minimum=0.5
+)
+
+# --- static files, i18n, security -----------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(
+    env_str("CAIPI_STATIC_ROOT", str(DATA_DIR / "static"), "Where collectstatic writes files.")
+    or DATA_DIR / "static"
+)
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC", "Time zone for dates shown in pages.") or "UTC"
+USE_I18N = True
+USE_TZ = True
+
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env_bool("CAIPI_BEHIND_TLS_PROXY", False, "Trust X-Forwarded-Proto from a TLS proxy.")
+    else None
+)
+_https = bool(SITE_URL and SITE_URL.startswith("https://"))
+# LTI launches happen inside Moodle's iframe: cookies must be SameSite=None (and so Secure).
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SESSION_COOKIE_SAMESITE = "None" if _https else "Lax"
+CSRF_COOKIE_SAMESITE = "None" if _https else "Lax"
+
+REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "caipi.core.errors.api_exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR.") or "INFO"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

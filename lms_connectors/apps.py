@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class LmsConnectorsConfig(AppConfig):
+    name = "lms_connectors"
