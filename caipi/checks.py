@@ -27,7 +27,7 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list[Error | Warning]:
     if host and "*" not in settings.ALLOWED_HOSTS and not _host_allowed(host):
         problems.append(
             Error(
-                f"SITE_URL's host {host!r} is not in ALLOWED_HOSTS: CAIPI would refuse its own URL.",
+                f"SITE_URL's host {host!r} is not in ALLOWED_HOSTS.",
                 hint=f"Add {host} to ALLOWED_HOSTS (comma-separated).",
                 id="caipi.E002",
             )
