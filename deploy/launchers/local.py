@@ -1,0 +1,214 @@
+"""The local process launcher: run an engine as a subprocess of this machine.
+
+    with launch(LlamaCppEngine(), log_dir=Path("var/log")) as running:
+        client = OpenAI(base_url=running.openai_base_url, api_key="unused")
+
+Each engine runs in its own session (process group), so stopping it also stops any workers it
+spawned (vLLM starts several), and a Ctrl-C meant for the parent does not reach it. Its stdout
+and stderr go to one log file, whose last lines are quoted when it fails to start. POSIX only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from deploy.engines import Engine
+
+logger = logging.getLogger(__name__)
+
+# The checkout holding the `deploy` package: engines run from here, so `python -m deploy.…`
+# imports this code even where the package is not installed.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOG_TAIL_LINES = 30
+
+
+class EngineStartError(RuntimeError):
+    """The engine exited, or did not answer its health path in time; the message quotes its log."""
+
+
+@dataclass
+class LocalEngineProcess:
+    """An engine running as a local subprocess (whether healthy yet or not)."""
+
+    engine: Engine
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """The `base_url` an OpenAI client needs."""
+        return f"{self.base_url}/v1"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.base_url}{self.engine.health_path}"
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last `lines` lines of the engine's log ("" if there is none yet)."""
+        try:
+            with self.log_path.open(encoding="utf-8", errors="replace") as log:
+                return "".join(deque(log, maxlen=lines))
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, *, grace: float = 10.0) -> int:
+        """Stop the engine: SIGTERM to its process group, SIGKILL after `grace` seconds.
+
+        Returns the exit code (negative: killed by that signal). Safe to call twice.
+        """
+        if self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                logger.warning(
+                    "%s on port %d ignored SIGTERM, killing it", self.engine.kind, self.port
+                )
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait()
+            logger.info("stopped %s on port %d", self.engine.kind, self.port)
+        return self.process.returncode
+
+    def __enter__(self) -> LocalEngineProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    # The engine leads its own session (start_new_session=True), so its pid is its group id.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now (another process may take it before we do)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def start(
+    engine: Engine,
+    *,
+    log_dir: Path,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    cwd: Path = PROJECT_ROOT,
+) -> LocalEngineProcess:
+    """Spawn `engine` on `host:port` (a free port if None) and return at once, not yet healthy.
+
+    Output goes to `log_dir/<kind>-<port>.log` (created, overwritten). Raises
+    FileNotFoundError when the engine's program or model file is missing.
+    """
+    port = port if port is not None else free_port(host)
+    argv = engine.command(port=port, host=host)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{engine.kind}-{port}.log"
+    # Unbuffered, so that the log is complete when we quote it after a crash.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **engine.environment(port=port, host=host)}
+    with log_path.open("wb") as log:
+        log.write(f"$ {shlex.join(argv)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    logger.info(
+        "started %s (pid %d) on %s:%d, log %s", engine.kind, process.pid, host, port, log_path
+    )
+    return LocalEngineProcess(engine, host, port, process, log_path)
+
+
+def wait_until_healthy(
+    running: LocalEngineProcess, *, timeout: float = 120.0, interval: float = 0.2
+) -> float:
+    """Poll the engine's health URL until it answers 200; return the seconds that took.
+
+    Raises EngineStartError, quoting the end of the engine's log, when the process exits first
+    or `timeout` seconds pass. Does not stop the engine: that is the caller's decision.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    last = "no answer yet"
+    with httpx.Client(timeout=min(5.0, timeout)) as client:
+        while True:
+            code = running.process.poll()
+            if code is not None:
+                raise _start_error(running, f"exited with code {code} before it was healthy")
+            try:
+                response = client.get(running.health_url)
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    return time.monotonic() - started
+                last = f"HTTP {response.status_code}"
+            if time.monotonic() >= deadline:
+                raise _start_error(
+                    running, f"not healthy after {timeout:.0f} s (last probe: {last})"
+                )
+            time.sleep(interval)
+
+
+def _start_error(running: LocalEngineProcess, what: str) -> EngineStartError:
+    tail = running.log_tail() or "(the log is empty)\n"
+    return EngineStartError(
+        f"{running.engine.kind} on port {running.port} {what}; "
+        f"last lines of {running.log_path}:\n{tail}"
+    )
+
+
+def launch(
+    engine: Engine,
+    *,
+    log_dir: Path,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    timeout: float = 120.0,
+) -> LocalEngineProcess:
+    """Start `engine` and return once its health URL answers 200.
+
+    On any failure the engine is stopped before EngineStartError (or the spawn error) is raised,
+    so a failed launch leaves no process behind. Use the result as a context manager to stop it.
+    """
+    running = start(engine, log_dir=log_dir, port=port, host=host)
+    try:
+        seconds = wait_until_healthy(running, timeout=timeout)
+    except BaseException:
+        running.stop()
+        raise
+    logger.info("%s on port %d healthy after %.1f s", engine.kind, running.port, seconds)
+    return running
