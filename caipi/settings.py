@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "caipi.core",
+    "caipi.governance",
     "caipi.gateway",
     "deploy",
     "lms_connectors",

@@ -1,7 +1,7 @@
 """CAIPI's URL map: each app mounts its own urls module."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from caipi.core import views
 
@@ -10,5 +10,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),
+    path("courses/<int:course_id>/", views.course_home, name="course_home"),
     path("admin/", admin.site.urls),
+    path("lti/", include("lms_connectors.urls")),
+    path("api/deploy/", include("deploy.urls")),
+    path("", include("caipi.governance.urls")),
+    path("", include("caipi.gateway.urls")),
 ]

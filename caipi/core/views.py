@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from caipi.core import metrics, selectors
+from caipi.core.models import Course
 from caipi.core.readiness import readiness_probes
 
 
@@ -39,3 +42,15 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page: what this CAIPI serves and where to go next."""
     return render(request, "core/home.html", selectors.home_overview(user=request.user))
+
+
+@login_required
+@require_GET
+def course_home(request: HttpRequest, course_id: int) -> HttpResponse:
+    """A course's home page, for its members (and site admins)."""
+    course = get_object_or_404(Course, pk=course_id)
+    membership = selectors.membership_get(user=request.user, course=course)
+    if membership is None and not request.user.is_site_admin:
+        raise PermissionDenied("You are not a member of this course.")
+    context = {"course": course, "membership": membership}
+    return render(request, "core/course_home.html", context)
