@@ -178,7 +178,7 @@ def wait_until_healthy(
                 last = f"HTTP {response.status_code}"
             if time.monotonic() >= deadline:
                 raise _start_error(
-                    running, f"not healthy after {timeout:.0f} s (last probe: {last})"
+                    running, f"not healthy after {timeout:g} s (last probe: {last})"
                 )
             time.sleep(interval)
 
