@@ -1,0 +1,186 @@
+"""Routes of the simulated vLLM server: auth, startup gate, failure injection, handlers.
+
+Behaviour copied from vLLM's OpenAI-compatible server:
+
+- ``--api-key`` guards only paths under ``/v1``; a wrong or missing bearer gets
+  401 ``{"error": "Unauthorized"}``. ``/health`` and ``/metrics`` stay open.
+- Unknown paths answer 404 ``{"detail": "Not Found"}`` and known paths with the wrong
+  method 405, as FastAPI does.
+
+Simulator-only behaviour:
+
+- During ``--startup-delay`` ``/health`` and every ``/v1`` route answer 503 (``/metrics``
+  already answers, with zeros).
+- ``--error-rate`` and ``--hang-rate`` are drawn per valid inference request (chat,
+  completions, embeddings): a 500 in vLLM's error shape, or no answer at all (no slot is
+  held; the connection just stays silent until the client gives up).
+- ``--die-after N``: the process exits with status 1 right after the N-th inference
+  request (valid or not) has ended, cutting off whatever else is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+from collections.abc import Callable
+
+from deploy.simulator.config import SimulatorConfig
+from deploy.simulator.engine import Engine, Sequence
+from deploy.simulator.httpserver import Exchange, Request
+from deploy.simulator.metrics import CONTENT_TYPE
+from deploy.simulator.protocol import (
+    ApiError,
+    GenerationRequest,
+    parse_chat,
+    parse_completion,
+    parse_embedding,
+    parse_json,
+)
+from deploy.simulator.responses import (
+    StreamSink,
+    WholeSink,
+    embedding_body,
+    models_body,
+    truncate,
+)
+from deploy.simulator.text import embed
+
+logger = logging.getLogger(__name__)
+
+Route = Callable[[Request, Exchange], None]
+INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+# How long a dying process lets the last response reach the kernel before exiting.
+DIE_GRACE_SECONDS = 0.05
+
+
+class SimulatorApp:
+    """The request handler given to ``httpserver.serve``."""
+
+    def __init__(
+        self, config: SimulatorConfig, engine: Engine, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self._loop = loop
+        self._ready_at = loop.time() + config.startup_delay
+        self._expected_auth = f"Bearer {config.api_key}" if config.api_key else None
+        self._routes: dict[tuple[str, str], Route] = {
+            ("GET", "/health"): self._health,
+            ("GET", "/ping"): self._health,
+            ("GET", "/metrics"): self._metrics,
+            ("GET", "/v1/models"): self._models,
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/v1/completions"): self._completions,
+            ("POST", "/v1/embeddings"): self._embeddings,
+        }
+        self._paths = {path for _, path in self._routes}
+
+    @property
+    def ready(self) -> bool:
+        """True once ``--startup-delay`` has passed."""
+        return self._loop.time() >= self._ready_at
+
+    def __call__(self, request: Request, exchange: Exchange) -> None:
+        route = self._routes.get((request.method, request.path))
+        if route is None:
+            known = request.path in self._paths
+            status = 405 if known else 404
+            detail = b"Method Not Allowed" if known else b"Not Found"
+            exchange.respond(status, b'{"detail":"' + detail + b'"}')
+            return
+        if request.path.startswith("/v1") and not self._authorized(request):
+            exchange.respond(401, b'{"error":"Unauthorized"}')
+            return
+        if request.path in INFERENCE_PATHS and self.engine.count_inference_request():
+            exchange.on_end = self._die
+        try:
+            if request.path.startswith("/v1") and not self.ready:
+                raise ApiError(503, "The server is starting up (--startup-delay).")
+            route(request, exchange)
+        except ApiError as error:
+            exchange.respond(error.status, error.body())
+
+    def _authorized(self, request: Request) -> bool:
+        if self._expected_auth is None:
+            return True
+        given = request.authorization or ""
+        return hmac.compare_digest(given.encode(), self._expected_auth.encode())
+
+    def _die(self) -> None:
+        logger.warning("exiting after %s inference requests (--die-after)", self.config.die_after)
+        self._loop.call_later(DIE_GRACE_SECONDS, os._exit, 1)
+
+    # -- plain routes ----------------------------------------------------------------
+
+    def _health(self, request: Request, exchange: Exchange) -> None:
+        exchange.respond(200 if self.ready else 503, b"")
+
+    def _metrics(self, request: Request, exchange: Exchange) -> None:
+        exchange.respond(200, self.engine.metrics.render(), CONTENT_TYPE)
+
+    def _models(self, request: Request, exchange: Exchange) -> None:
+        config = self.config
+        body = models_body(config.served_model_names, config.model, config.max_model_len)
+        exchange.respond(200, body)
+
+    # -- inference routes ------------------------------------------------------------
+
+    def _chat(self, request: Request, exchange: Exchange) -> None:
+        self._generate(parse_chat(parse_json(request.body), self.config), exchange)
+
+    def _completions(self, request: Request, exchange: Exchange) -> None:
+        self._generate(parse_completion(parse_json(request.body), self.config), exchange)
+
+    def _inject_fault(self) -> bool:
+        """Apply ``--error-rate``/``--hang-rate``; True when the request is taken care of."""
+        fate = self.engine.fate()
+        if fate == "error":
+            raise ApiError(500, "Simulated engine failure (--error-rate).")
+        return fate == "hang"
+
+    def _generate(self, request: GenerationRequest, exchange: Exchange) -> None:
+        if self._inject_fault():
+            return
+        plan = self.engine.plan(
+            request.prompt,
+            max_tokens=request.max_tokens,
+            min_tokens=request.min_tokens,
+            ignore_eos=request.ignore_eos,
+            stop=request.stop,
+        )
+        model = self.config.model_name
+        sink = StreamSink(exchange, request, model) if request.stream else None
+        seq = Sequence(
+            prompt_tokens=request.prompt_tokens,
+            pieces=plan.pieces,
+            finish_reason=plan.finish_reason,
+            stop_reason=plan.stop_reason,
+            sink=sink or WholeSink(exchange, request, model),
+            group=self.config.stream_interval if request.stream else 0,
+        )
+        exchange.on_abort = lambda: self.engine.cancel(seq)
+        if request.stream:
+            # vLLM sends headers at once; the body waits for the queue and prefill.
+            exchange.start_stream()
+        self.engine.submit(seq)
+
+    def _embeddings(self, request: Request, exchange: Exchange) -> None:
+        parsed = parse_embedding(parse_json(request.body), self.config)
+        if self._inject_fault():
+            return
+        config = self.config
+        vectors = [
+            truncate(embed(text, config.embedding_dim, config.seed), parsed.dimensions)
+            for text in parsed.inputs
+        ]
+        prompt_tokens = sum(parsed.token_counts)
+        self.engine.metrics.record_prompt_only(prompt_tokens)
+        body = embedding_body(
+            vectors,
+            prompt_tokens,
+            config.model_name,
+            base64_encoded=parsed.encoding_format == "base64",
+        )
+        exchange.respond(200, body)

@@ -1,0 +1,229 @@
+"""The simulated engine: slots, a waiting queue, token timing and failure injection.
+
+Timing model. A request waits until one of ``max_num_seqs`` slots is free, then its first
+token appears ``ttft`` seconds after admission and every further token ``tpot`` seconds
+after the previous one, stretched by ``1 + slowdown * running / max_num_seqs`` to mimic
+a GPU batch that slows as it fills. Token times are accumulated from their ideal
+schedule (not from "now"), so a late event loop catches up instead of drifting.
+
+Cost model. No coroutine or task per request: each sequence is a small object driven
+by one loop timer per *emission* (a token, a ``stream_interval`` group, or, for a
+non-streaming answer, the whole rest after the first token). The sink it carries turns
+emissions into bytes; the engine never formats anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from deploy.simulator.config import KV_BLOCK_SIZE, SimulatorConfig
+from deploy.simulator.metrics import SchedulerState, SimulatorMetrics
+from deploy.simulator.text import apply_stop, generate_pieces
+
+logger = logging.getLogger(__name__)
+
+WAITING, RUNNING, DONE = 0, 1, 2
+Fate = Literal["ok", "error", "hang"]
+
+
+class Sink(Protocol):
+    """Receives emissions: ``seq.pieces[start:end]`` became visible.
+
+    ``end == len(seq.pieces)`` marks the last call for the sequence. Never called
+    after the sequence was cancelled.
+    """
+
+    def __call__(self, seq: Sequence, start: int, end: int) -> None: ...
+
+
+@dataclass(slots=True, eq=False)
+class Sequence:
+    """One generation request as the engine sees it (identity-hashed)."""
+
+    prompt_tokens: int
+    pieces: tuple[str, ...]
+    finish_reason: str
+    stop_reason: str | None
+    sink: Sink
+    group: int = 1  # tokens per emission after the first; 0 means "all the rest at once"
+    arrived: float = 0.0
+    admitted: float = 0.0
+    first_token_at: float = 0.0
+    emitted: int = 0
+    due: float = 0.0
+    timer: asyncio.TimerHandle | None = None
+    state: int = WAITING
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPlan:
+    """What a request will generate, decided when it arrives."""
+
+    pieces: tuple[str, ...]
+    finish_reason: str
+    stop_reason: str | None
+
+
+class Engine:
+    """Schedules sequences on a fixed number of slots; single-threaded (event loop only)."""
+
+    def __init__(self, config: SimulatorConfig, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self._loop = loop
+        self._running: set[Sequence] = set()
+        # An insertion-ordered dict is a FIFO with O(1) removal of a cancelled entry.
+        self._waiting: dict[Sequence, None] = {}
+        self._lengths = random.Random(config.seed)
+        self._faults = random.Random(config.seed + 1)
+        self._inference_requests = 0
+        self.metrics = SimulatorMetrics(config.model_name, self.state, legacy=config.legacy_metrics)
+
+    # -- decisions taken when a request arrives ------------------------------------
+
+    def fate(self) -> Fate:
+        """Draw whether the next request is served, fails with 500, or hangs."""
+        draw = self._faults.random()
+        if draw < self.config.error_rate:
+            return "error"
+        if draw < self.config.error_rate + self.config.hang_rate:
+            return "hang"
+        return "ok"
+
+    def count_inference_request(self) -> bool:
+        """Count one inference request; True when it is the one ``--die-after`` names."""
+        self._inference_requests += 1
+        return self._inference_requests == self.config.die_after
+
+    def plan(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        min_tokens: int = 0,
+        ignore_eos: bool = False,
+        stop: tuple[str, ...] = (),
+    ) -> OutputPlan:
+        """Decide the answer's tokens and finish reason.
+
+        The length is drawn from ``--output-dist`` around ``--output-tokens`` (the
+        simulated "end of sequence"), raised to ``min_tokens`` and capped by
+        ``max_tokens``; hitting the cap finishes with "length", as vLLM reports it.
+        """
+        natural = max_tokens if ignore_eos else max(self._draw_length(), min_tokens)
+        count = min(natural, max_tokens)
+        finish = "length" if natural >= max_tokens else "stop"
+        pieces = generate_pieces(self.config.seed, prompt, count)
+        kept, matched = apply_stop(pieces, stop)
+        if matched is not None:
+            return OutputPlan(kept, "stop", matched)
+        return OutputPlan(pieces, finish, None)
+
+    def _draw_length(self) -> int:
+        mean = self.config.output_tokens
+        if self.config.output_dist == "uniform":
+            return self._lengths.randint(1, 2 * mean - 1)
+        if self.config.output_dist == "exponential":
+            return max(1, round(self._lengths.expovariate(1.0 / mean)))
+        return mean
+
+    # -- scheduling ------------------------------------------------------------------
+
+    def submit(self, seq: Sequence) -> None:
+        """Queue ``seq``; it starts at once when a slot is free."""
+        seq.arrived = self._loop.time()
+        if len(self._running) < self.config.max_num_seqs and not self._waiting:
+            self._admit(seq, seq.arrived)
+        else:
+            self._waiting[seq] = None
+
+    def cancel(self, seq: Sequence) -> None:
+        """Abort ``seq`` (client went away): free its slot or queue place. Idempotent."""
+        if seq.state == DONE:
+            return
+        now = self._loop.time()
+        if seq.state == WAITING:
+            self._waiting.pop(seq, None)
+            seq.admitted = now
+        elif seq.timer is not None:
+            seq.timer.cancel()
+        was_running = seq.state == RUNNING
+        self._retire(seq, now, "abort")
+        if was_running:
+            self._fill_slots(now)
+
+    def _admit(self, seq: Sequence, now: float) -> None:
+        seq.state = RUNNING
+        seq.admitted = now
+        self._running.add(seq)
+        seq.due = now + self.config.ttft
+        seq.timer = self._loop.call_at(seq.due, self._emit, seq)
+
+    def _fill_slots(self, now: float) -> None:
+        while self._waiting and len(self._running) < self.config.max_num_seqs:
+            seq = next(iter(self._waiting))
+            del self._waiting[seq]
+            self._admit(seq, now)
+
+    def _token_time(self) -> float:
+        load = len(self._running) / self.config.max_num_seqs
+        return self.config.tpot * (1.0 + self.config.slowdown * load)
+
+    def _emit(self, seq: Sequence) -> None:
+        now = self._loop.time()
+        start, total = seq.emitted, len(seq.pieces)
+        if start == 0:
+            seq.first_token_at = now
+            self.metrics.record_first_token(now - seq.arrived)
+            end = min(1, total)
+        else:
+            end = total if seq.group == 0 else min(total, start + seq.group)
+        seq.emitted = end
+        if end >= total:
+            seq.timer = None
+            self._retire(seq, now, seq.finish_reason)
+            self._fill_slots(now)
+        else:
+            following = total if seq.group == 0 else min(total, end + seq.group)
+            seq.due += (following - end) * self._token_time()
+            seq.timer = self._loop.call_at(seq.due, self._emit, seq)
+        seq.sink(seq, start, end)
+
+    def _retire(self, seq: Sequence, now: float, reason: str) -> None:
+        self._running.discard(seq)
+        seq.state = DONE
+        tpot = None
+        if reason != "abort" and seq.emitted > 1:
+            tpot = (now - seq.first_token_at) / (seq.emitted - 1)
+        self.metrics.record_finished(
+            reason=reason,
+            prompt_tokens=seq.prompt_tokens,
+            generation_tokens=seq.emitted,
+            e2e=now - seq.arrived,
+            queued=seq.admitted - seq.arrived,
+            tpot=tpot,
+        )
+
+    # -- observation -----------------------------------------------------------------
+
+    def state(self) -> SchedulerState:
+        """Return the gauges vLLM exports: running, waiting and KV-cache usage."""
+        now = self._loop.time()
+        blocks = sum(
+            math.ceil((seq.prompt_tokens + self._generated(seq, now)) / KV_BLOCK_SIZE)
+            for seq in self._running
+        )
+        usage = min(1.0, blocks / self.config.kv_cache_blocks)
+        return SchedulerState(len(self._running), len(self._waiting), usage)
+
+    def _generated(self, seq: Sequence, now: float) -> int:
+        # Estimated from time so a non-streaming answer fills the cache gradually too.
+        if seq.emitted == 0:
+            return 0
+        if self.config.tpot <= 0:
+            return len(seq.pieces)
+        return min(len(seq.pieces), 1 + int((now - seq.first_token_at) / self.config.tpot))
