@@ -117,14 +117,13 @@ _database_url = env_url(
     "Database, e.g. postgresql://caipi@127.0.0.1:5432/caipi. Unset: SQLite in CAIPI_DATA_DIR.",
     schemes=("postgres", "postgresql", "sqlite"),
 )
+_conn_max_age = env_int(
+    "DATABASE_CONN_MAX_AGE", 60, "Seconds to keep PostgreSQL connections open.", minimum=0
+)
 if _database_url:
     DATABASES = {
         "default": dj_database_url.parse(
-            _database_url,
-            conn_max_age=env_int(
-                "DATABASE_CONN_MAX_AGE", 60, "Seconds to keep database connections.", minimum=0
-            ),
-            conn_health_checks=True,
+            _database_url, conn_max_age=_conn_max_age, conn_health_checks=True
         )
     }
 else:
@@ -159,11 +158,14 @@ else:
 
 # --- Celery ---------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env_url(
-    "CELERY_BROKER_URL",
-    REDIS_URL,
-    "Celery broker. Defaults to REDIS_URL; unset too: tasks run in-process (no worker).",
-    schemes=("redis", "rediss", "amqp", "amqps", "pyamqp"),
+CELERY_BROKER_URL = (
+    env_url(
+        "CELERY_BROKER_URL",
+        None,
+        "Celery broker. Defaults to REDIS_URL; unset too: tasks run in-process (no worker).",
+        schemes=("redis", "rediss", "amqp", "amqps", "pyamqp"),
+    )
+    or REDIS_URL
 )
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -207,7 +209,9 @@ HEALTH_POLL_SECONDS = env_float(
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(
-    env_str("CAIPI_STATIC_ROOT", str(DATA_DIR / "static"), "Where collectstatic writes files.")
+    env_str(
+        "CAIPI_STATIC_ROOT", None, "Where collectstatic writes files. Unset: CAIPI_DATA_DIR/static."
+    )
     or DATA_DIR / "static"
 )
 LANGUAGE_CODE = "en-us"
