@@ -6,10 +6,13 @@ after the previous one, stretched by ``1 + slowdown * running / max_num_seqs`` t
 a GPU batch that slows as it fills. Token times are accumulated from their ideal
 schedule (not from "now"), so a late event loop catches up instead of drifting.
 
-Cost model. No coroutine or task per request: each sequence is a small object driven
-by one loop timer per *emission* (a token, a ``stream_interval`` group, or, for a
-non-streaming answer, the whole rest after the first token). The sink it carries turns
-emissions into bytes; the engine never formats anything.
+Cost model. No coroutine, task or timer per request: each sequence is a small object
+that waits in a millisecond "wheel" bucket for its next *emission* (a token, a
+``stream_interval`` group, or, for a non-streaming answer, the whole rest after the
+first token). One loop timer per occupied millisecond runs the whole bucket; measured,
+that costs ~0.1 us per token against ~2 us for a loop timer per token, and libuv timers
+have millisecond resolution anyway. The sink a sequence carries turns emissions into
+bytes; the engine never formats anything.
 """
 
 from __future__ import annotations
@@ -56,7 +59,6 @@ class Sequence:
     first_token_at: float = 0.0
     emitted: int = 0
     due: float = 0.0
-    timer: asyncio.TimerHandle | None = None
     state: int = WAITING
 
 
@@ -78,6 +80,7 @@ class Engine:
         self._running: set[Sequence] = set()
         # An insertion-ordered dict is a FIFO with O(1) removal of a cancelled entry.
         self._waiting: dict[Sequence, None] = {}
+        self._wheel: dict[int, list[Sequence]] = {}  # due millisecond -> sequences
         self._lengths = random.Random(config.seed)
         self._faults = random.Random(config.seed + 1)
         self._inference_requests = 0
@@ -149,8 +152,7 @@ class Engine:
         if seq.state == WAITING:
             self._waiting.pop(seq, None)
             seq.admitted = now
-        elif seq.timer is not None:
-            seq.timer.cancel()
+        # A running sequence stays in its wheel bucket; _run_tick skips it once DONE.
         was_running = seq.state == RUNNING
         self._retire(seq, now, "abort")
         if was_running:
@@ -161,7 +163,7 @@ class Engine:
         seq.admitted = now
         self._running.add(seq)
         seq.due = now + self.config.ttft
-        seq.timer = self._loop.call_at(seq.due, self._emit, seq)
+        self._schedule(seq)
 
     def _fill_slots(self, now: float) -> None:
         while self._waiting and len(self._running) < self.config.max_num_seqs:
@@ -172,6 +174,22 @@ class Engine:
     def _token_time(self) -> float:
         load = len(self._running) / self.config.max_num_seqs
         return self.config.tpot * (1.0 + self.config.slowdown * load)
+
+    def _schedule(self, seq: Sequence) -> None:
+        tick = math.ceil(seq.due * 1000)
+        bucket = self._wheel.get(tick)
+        if bucket is None:
+            self._wheel[tick] = [seq]
+            self._loop.call_at(tick / 1000, self._run_tick, tick)
+        else:
+            bucket.append(seq)
+
+    def _run_tick(self, tick: int) -> None:
+        # Popped first: a sequence re-scheduled into this same tick (tpot 0) lands in a
+        # fresh bucket and runs on the next loop iteration, never in this loop.
+        for seq in self._wheel.pop(tick):
+            if seq.state == RUNNING:
+                self._emit(seq)
 
     def _emit(self, seq: Sequence) -> None:
         now = self._loop.time()
@@ -184,13 +202,12 @@ class Engine:
             end = total if seq.group == 0 else min(total, start + seq.group)
         seq.emitted = end
         if end >= total:
-            seq.timer = None
             self._retire(seq, now, seq.finish_reason)
             self._fill_slots(now)
         else:
             following = total if seq.group == 0 else min(total, end + seq.group)
             seq.due += (following - end) * self._token_time()
-            seq.timer = self._loop.call_at(seq.due, self._emit, seq)
+            self._schedule(seq)
         seq.sink(seq, start, end)
 
     def _retire(self, seq: Sequence, now: float, reason: str) -> None:
