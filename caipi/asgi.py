@@ -1,8 +1,16 @@
-"""ASGI entry point: static files answered before Django, everything else by Django."""
+"""ASGI entry point: ``/v1/`` to the gateway, static files, then Django for the rest.
+
+The OpenAI-compatible API is dispatched by path prefix *before* Django's handler, to a
+raw ASGI app (caipi/gateway/app.py): the hot path pays no middleware and no
+sync-to-async hop. The lifespan protocol (which Django does not speak) starts and stops
+the gateway's background refresher; servers without lifespan get it lazily instead.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -13,9 +21,41 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 from servestatic import ServeStaticASGI  # noqa: E402
 
-application = ServeStaticASGI(
+from caipi.gateway import background  # noqa: E402
+from caipi.gateway.app import application as gateway_application  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+GATEWAY_PREFIX = "/v1/"
+
+django_and_static = ServeStaticASGI(
     django_application,
     root=settings.STATIC_ROOT,
     prefix=settings.STATIC_URL,
     autorefresh=settings.DEBUG,
 )
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await background.ensure_started()
+            except Exception:  # the gateway retries lazily; the site itself can still serve
+                logger.exception("gateway start-up failed; it will retry on first use")
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await background.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Route one ASGI connection: lifespan, the /v1 gateway, or static files and Django."""
+    if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
+        await gateway_application(scope, receive, send)
+    elif scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+    else:
+        await django_and_static(scope, receive, send)

@@ -258,6 +258,34 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- governance: keys, quotas, usage, privacy -----------------------------------------------
+
+GOVERNANCE_KEY_PEPPER = env_str(
+    "CAIPI_API_KEY_PEPPER",
+    None,
+    "Secret for hashing API keys. Unset: derived from SECRET_KEY (rotating it voids all keys).",
+)
+GOVERNANCE_QUOTA_FAIL_OPEN = env_bool(
+    "CAIPI_QUOTA_FAIL_OPEN",
+    False,
+    "When Redis is down, let calls through without quota checks instead of refusing (503).",
+)
+GOVERNANCE_USAGE_FLUSH_SECONDS = env_float(
+    "CAIPI_USAGE_FLUSH_SECONDS",
+    1.0,
+    "Seconds between batched writes of usage records; 0 disables the background writer.",
+    minimum=0.0,
+)
+GOVERNANCE_KEY_SELF_SERVICE_ROLES = env_list(
+    "CAIPI_KEY_SELF_SERVICE_ROLES",
+    ["api_user", "admin"],
+    "Site roles whose users may create their own API keys (admins can always create keys).",
+)
+CELERY_BEAT_SCHEDULE["governance-purge-conversations"] = {
+    "task": "caipi.governance.tasks.conversations_purge_expired",
+    "schedule": 3600.0,
+}
+
 # --- static files, i18n, security -----------------------------------------------------------
 
 STATIC_URL = "static/"

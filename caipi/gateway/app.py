@@ -1,0 +1,173 @@
+"""The OpenAI-compatible ``/v1`` API as a raw ASGI application.
+
+caipi/asgi.py sends every ``/v1/`` request here before Django: no middleware, no
+sync-to-async hop, no ORM (the catalog is in memory, keys and quotas have their own
+caches). Each request costs a body read, one orjson parse, one key check, one quota
+reservation (one Redis round trip), the routing decision and the upstream call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from caipi.core.errors import ApplicationError, NotAuthenticated, NotFound, PayloadTooLarge
+from caipi.gateway import metrics, relay
+from caipi.gateway.background import ensure_started
+from caipi.gateway.catalog import catalog
+from caipi.gateway.validation import CHAT, COMPLETIONS, EMBEDDINGS, check_body, parse_body
+from caipi.governance.apikeys import aapikey_authenticate
+from caipi.governance.principal import Principal, principal_may_use_model
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+RELAYED = (CHAT, COMPLETIONS, EMBEDDINGS)
+_JSON = [(b"content-type", b"application/json")]
+_SSE = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+async def application(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer one /v1 request; every refusal in OpenAI's error shape."""
+    started = time.perf_counter()
+    try:
+        await ensure_started()
+        path, method = scope["path"].rstrip("/"), scope["method"]
+        if path == "/v1/models" and method == "GET":
+            await _models(scope, send)
+        elif path in RELAYED and method == "POST":
+            await _relayed(scope, receive, send, path, started)
+        else:
+            raise NotFound(f"There is no {method} {scope['path']} in this API.")
+    except ApplicationError as exc:
+        metrics.refused(exc.status)
+        await send_error(send, exc)
+
+
+async def send_error(send: Send, exc: ApplicationError) -> None:
+    headers = list(_JSON)
+    if "retry_after" in exc.extra:
+        headers.append((b"retry-after", str(int(exc.extra["retry_after"])).encode()))
+    await _send_whole(send, exc.status, orjson.dumps(exc.as_openai()), headers)
+
+
+async def _send_whole(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+async def authenticate(scope: Scope) -> Principal:
+    """The caller behind ``Authorization: Bearer <key>``; raises NotAuthenticated (401)."""
+    value = _header(scope, b"authorization") or b""
+    scheme, _, key = value.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise NotAuthenticated("Send your API key as 'Authorization: Bearer <key>'.")
+    return await aapikey_authenticate(key.strip())
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as it is known to exceed ``limit``."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        parts.append(part)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _models(scope: Scope, send: Send) -> None:
+    principal = await authenticate(scope)
+    data = [
+        {"id": m.name, "object": "model", "created": m.created, "owned_by": "caipi"}
+        for m in catalog().models.values()
+        if principal_may_use_model(principal, m.name)
+    ]
+    await _send_whole(send, 200, orjson.dumps({"object": "list", "data": data}), _JSON)
+
+
+async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, started: float) -> None:
+    principal = await authenticate(scope)
+    limit = settings.GATEWAY_MAX_BODY_BYTES
+    body = parse_body(await read_body(scope, receive, limit), limit=limit)
+    model_name = check_body(path, body)
+    call = relay.prepare_call(principal, path, body, model_name=model_name, started=started)
+    await relay.reserve(call)
+    try:
+        upstream = await relay.open_upstream(call)
+    except BaseException:
+        await relay.quotas.quota_release(call.reservation)
+        raise
+    if call.stream and upstream.response.status < 300:
+        await stream_to_client(receive, send, relay.stream_answer(call, upstream))
+        return
+    answer = await relay.complete(call, upstream)
+    overhead_ms = (upstream.sent - started + time.perf_counter() - upstream.first_byte) * 1000
+    upstream_ms = (upstream.first_byte - upstream.sent) * 1000
+    timing = f"caipi;dur={overhead_ms:.2f}, upstream;dur={upstream_ms:.2f}"
+    content_type = upstream.response.headers.get("Content-Type", "application/json")
+    headers = [(b"content-type", content_type.encode()), (b"server-timing", timing.encode())]
+    await _send_whole(send, upstream.response.status, answer, headers)
+
+
+async def stream_to_client(receive: Receive, send: Send, chunks: AsyncIterator[bytes]) -> None:
+    """Send ``chunks`` as an SSE response; a client disconnect cancels the upstream call.
+
+    A watcher task waits for ``http.disconnect`` and cancels this task, so a stream that
+    is waiting for its next token is stopped at once, not at the next write.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except (asyncio.CancelledError, OSError):
+        if not gone.is_set():
+            raise
+        task.uncancel()
+    finally:
+        watcher.cancel()
+        await chunks.aclose()  # type: ignore[attr-defined]

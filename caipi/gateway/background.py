@@ -1,0 +1,122 @@
+"""The gateway's background work inside each web process (one asyncio task per loop).
+
+Every ``TICK`` seconds it publishes and reads in-flight counts (when Redis is configured);
+every second it checks the routing version and reloads models and endpoints when it moved
+(or when the table is older than GATEWAY_ROUTING_MAX_AGE); every HEALTH_POLL_SECONDS it
+refreshes endpoint health.
+
+Health, two modes. With a Celery broker, beat runs ``deploy.tasks.poll_endpoints`` and this
+task only *reads* the shared snapshots. Without a broker there is no beat (tasks run eager,
+in-process), so this task *polls* the endpoints itself with the same ``poll_and_store`` —
+the embedded demo then needs no worker and still routes around a dead endpoint. It starts
+from the ASGI lifespan (caipi/asgi.py) or lazily on the first gateway call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+
+from django.conf import settings
+
+from caipi.gateway.catalog import catalog
+from deploy.health import health_read, poll_and_store
+from deploy.selectors import routing_version
+
+logger = logging.getLogger(__name__)
+
+TICK = 0.25
+VERSION_CHECK_SECONDS = 1.0
+
+_tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
+_load_lock: asyncio.Lock | None = None
+
+
+async def ensure_started() -> None:
+    """Make sure the catalog is loaded and this loop runs the refresher. Cheap when it does."""
+    if not catalog().loaded:
+        await _first_load()
+    loop = asyncio.get_running_loop()
+    task = _tasks.get(loop)
+    if task is None or task.done():
+        _tasks[loop] = loop.create_task(_refresh_forever(), name="caipi-gateway-background")
+
+
+async def stop() -> None:
+    """Cancel this loop's refresher (ASGI lifespan shutdown, end of a test)."""
+    task = _tasks.pop(asyncio.get_running_loop(), None)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _first_load() -> None:
+    global _load_lock
+    if _load_lock is None or _load_lock._get_loop() is not asyncio.get_running_loop():
+        _load_lock = asyncio.Lock()
+    async with _load_lock:
+        if not catalog().loaded:
+            await asyncio.to_thread(catalog().reload)
+
+
+async def _refresh_forever() -> None:
+    redis = _redis_client()
+    last_version_check = last_health = 0.0
+    try:
+        while True:
+            now = time.monotonic()
+            if redis is not None:
+                await _guarded(catalog().inflight.sync(redis), "in-flight sync")
+            if now - last_version_check >= VERSION_CHECK_SECONDS:
+                last_version_check = now
+                await _guarded(_reload_if_changed(), "routing reload")
+            if now - last_health >= settings.HEALTH_POLL_SECONDS:
+                last_health = now
+                await _guarded(refresh_health(), "health refresh")
+            await asyncio.sleep(TICK)
+    finally:
+        if redis is not None:
+            await _guarded(catalog().inflight.forget(redis), "in-flight withdrawal")
+            await redis.aclose()
+
+
+async def _guarded(work: object, what: str) -> None:
+    try:
+        await work  # type: ignore[misc]
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("gateway background: %s failed", what)
+
+
+async def _reload_if_changed() -> None:
+    current = catalog()
+    version = await asyncio.to_thread(routing_version)
+    too_old = time.monotonic() - current.loaded_at > settings.GATEWAY_ROUTING_MAX_AGE
+    if version != current.version or too_old:
+        await asyncio.to_thread(current.reload)
+
+
+async def refresh_health() -> None:
+    """Poll endpoints (no broker) or read the poller's shared snapshots (broker)."""
+    current = catalog()
+    endpoints = current.endpoints()
+    if not endpoints:
+        return
+    if settings.CELERY_BROKER_URL:
+        current.health = await asyncio.to_thread(health_read, [e.id for e in endpoints])
+    else:
+        snapshots = await poll_and_store(endpoints)
+        current.health = {s.endpoint_id: s for s in snapshots}
+
+
+def _redis_client():  # type: ignore[no-untyped-def]
+    if not settings.REDIS_URL:
+        return None
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)

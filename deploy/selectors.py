@@ -1,0 +1,85 @@
+"""Reads of models and endpoints, including the routing table the gateway caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from deploy.models import Endpoint, Model
+
+ROUTING_VERSION_KEY = "deploy:routing_version"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRoute:
+    """What the relay needs of one endpoint: plain values, safe to share across tasks."""
+
+    id: int
+    base_url: str
+    token: str = ""
+    weight: int = 1
+    state: str = "ready"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    """What the relay needs of one model and its endpoints."""
+
+    name: str
+    served_name: str
+    kind: str = "chat"
+    default_params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    created: int = 0
+    endpoints: tuple[EndpointRoute, ...] = ()
+
+
+def model_list(*, enabled_only: bool = False) -> QuerySet[Model]:
+    """All models by name (only enabled ones on request)."""
+    models = Model.objects.all()
+    return models.filter(enabled=True) if enabled_only else models
+
+
+def model_get(*, name: str) -> Model | None:
+    """The model with this public name, or None."""
+    return Model.objects.filter(name=name).first()
+
+
+def endpoint_list(*, model: Model | None = None) -> QuerySet[Endpoint]:
+    """Endpoints (of one model, or all), with their model loaded."""
+    endpoints = Endpoint.objects.select_related("model")
+    return endpoints.filter(model=model) if model is not None else endpoints
+
+
+def routing_table() -> dict[str, ModelRoute]:
+    """Every enabled model with all its endpoints (any state), keyed by public name.
+
+    Two queries; the gateway calls this in the background, never on the hot path.
+    """
+    routes: dict[int, list[EndpointRoute]] = {}
+    for e in Endpoint.objects.filter(model__enabled=True).order_by("id"):
+        routes.setdefault(e.model_id, []).append(
+            EndpointRoute(
+                id=e.id, base_url=e.base_url, token=e.token, weight=e.weight, state=e.state
+            )
+        )
+    return {
+        m.name: ModelRoute(
+            name=m.name,
+            served_name=m.served_name,
+            kind=m.kind,
+            default_params=dict(m.default_params or {}),
+            description=m.description,
+            created=int(m.created_at.timestamp()),
+            endpoints=tuple(routes.get(m.id, ())),
+        )
+        for m in Model.objects.filter(enabled=True)
+    }
+
+
+def routing_version() -> int:
+    """A number that changes whenever models or endpoints change (0 if never set)."""
+    return int(cache.get(ROUTING_VERSION_KEY, 0))

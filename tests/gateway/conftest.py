@@ -1,0 +1,107 @@
+"""Gateway fixtures: models on real simulators, an API key, and clients of the ASGI app.
+
+The /v1 app reads models and keys from other threads (the routing reload, the cold key
+check), so these tests use ``transactional_db``: rows are committed and visible to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from caipi.core.models import User
+from caipi.gateway import background
+from caipi.gateway.catalog import catalog, reset_catalog
+from caipi.governance.apikeys import apikey_cache_clear, apikey_generate, apikey_hash
+from caipi.governance.models import ApiKey
+from caipi.governance.usage import usage_flush
+from deploy import services, vllm_client
+from deploy.models import Endpoint, Model
+from tests.support.simulator import SimulatorHandle, running_simulator
+
+
+def upstream_requests(sim: SimulatorHandle) -> float:
+    """How many requests the simulator has finished or is working on (from its /metrics)."""
+    with urllib.request.urlopen(f"{sim.url}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(("vllm:request_success_total", "vllm:num_requests_")):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def add_model(name: str, *urls: str, served_name: str = "sim-model", kind: str = "chat") -> Model:
+    """A model with one endpoint per URL, installed in this process's catalog."""
+    model = services.model_create(name=name, served_name=served_name, kind=kind)
+    for url in urls:
+        services.endpoint_add(model=model, url=url)
+    catalog().reload()
+    return model
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gateway() -> Iterator[None]:
+    reset_catalog()
+    apikey_cache_clear()
+    yield
+    reset_catalog()
+
+
+@pytest.fixture
+async def _gateway_loop_cleanup(transactional_db) -> AsyncIterator[None]:
+    yield
+    await background.stop()
+    await vllm_client.close_session()
+    await asyncio.to_thread(usage_flush)  # before the test's rows are flushed away
+
+
+@pytest.fixture
+def api_user(transactional_db) -> User:
+    """Erin uses the API from her own scripts."""
+    return User.objects.create_user(username="erin", password="pw-erin", site_role="api_user")
+
+
+@pytest.fixture
+def api_key(api_user: User) -> str:
+    raw, prefix = apikey_generate()
+    ApiKey.objects.create(user=api_user, prefix=prefix, key_hash=apikey_hash(raw), name="tests")
+    return raw
+
+
+@pytest.fixture
+def chat_model(transactional_db, simulator: SimulatorHandle) -> Model:
+    """'tutor' (served as 'sim-model') on one simulator."""
+    return add_model("tutor", simulator.url)
+
+
+@pytest.fixture
+def two_simulators() -> Iterator[tuple[SimulatorHandle, SimulatorHandle]]:
+    with (
+        running_simulator(model="sim-model", ttft=0.01, tpot=0.001) as first,
+        running_simulator(model="sim-model", ttft=0.01, tpot=0.001) as second,
+    ):
+        yield first, second
+
+
+@pytest.fixture
+async def client(_gateway_loop_cleanup, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of caipi.asgi.application, authenticated with Erin's key."""
+    from caipi.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    ) as http:
+        yield http
+
+
+def endpoint_ids(model: Model) -> list[int]:
+    return list(Endpoint.objects.filter(model=model).values_list("id", flat=True))
