@@ -286,6 +286,71 @@ CELERY_BEAT_SCHEDULE["governance-purge-conversations"] = {
     "schedule": 3600.0,
 }
 
+# --- LTI ------------------------------------------------------------------------------------
+
+LTI_TOOL_NAME = (
+    env_str("CAIPI_LTI_TOOL_NAME", "CAIPI", "Tool name shown in the LMS (dynamic registration).")
+    or "CAIPI"
+)
+LTI_PRIVATE_KEY_FILE = env_str(
+    "CAIPI_LTI_PRIVATE_KEY_FILE",
+    None,
+    "PEM file with the LTI signing key. Unset: keys generated and kept encrypted in the database.",
+)
+LTI_KEY_GRACE_DAYS = env_int(
+    "CAIPI_LTI_KEY_GRACE_DAYS",
+    7,
+    "Days a rotated-out LTI key stays published in /lti/jwks/.",
+    minimum=0,
+)
+LTI_CLOCK_SKEW_SECONDS = env_int(
+    "CAIPI_LTI_CLOCK_SKEW_SECONDS",
+    60,
+    "Seconds of clock difference with the LMS tolerated on token times (exp, iat).",
+    minimum=0,
+)
+LTI_LAUNCH_DATA_SECONDS = env_int(
+    "CAIPI_LTI_LAUNCH_DATA_SECONDS",
+    7200,
+    "Seconds a launch (and its login state and nonce) is kept server-side.",
+    minimum=60,
+)
+LTI_HTTP_TIMEOUT = env_float(
+    "CAIPI_LTI_HTTP_TIMEOUT",
+    10.0,
+    "Seconds a call to the LMS (configuration, JWKS, token, roster, grades) may take.",
+    minimum=0.5,
+)
+LTI_TRUSTED_ISSUERS = env_list(
+    "CAIPI_LTI_TRUSTED_ISSUERS",
+    [],
+    "LMS host names whose dynamic registrations are active at once; others wait for an admin.",
+)
+LTI_ROSTER_SYNC_MINUTES = env_int(
+    "CAIPI_LTI_ROSTER_SYNC_MINUTES",
+    360,
+    "Minutes between periodic roster (names and roles) syncs; 0 turns them off.",
+    minimum=0,
+)
+LTI_DEV_PLATFORM = env_bool(
+    "CAIPI_DEV_PLATFORM",
+    False,
+    "Enable the built-in development LMS at /lti/dev/ (demo launches). Never on in production.",
+)
+if LTI_ROSTER_SYNC_MINUTES:
+    CELERY_BEAT_SCHEDULE["lti-roster-sync"] = {
+        "task": "lms_connectors.tasks.roster_sync_all",
+        "schedule": LTI_ROSTER_SYNC_MINUTES * 60.0,
+    }
+# LTI pages open in the LMS's iframe: frame-ancestors lists the registered LMS origins
+# instead of X-Frame-Options: DENY (admin pages keep DENY). See lms_connectors/middleware.py.
+MIDDLEWARE = [
+    "lms_connectors.middleware.FrameAncestorsMiddleware"
+    if name == "django.middleware.clickjacking.XFrameOptionsMiddleware"
+    else name
+    for name in MIDDLEWARE
+]
+
 # --- static files, i18n, security -----------------------------------------------------------
 
 STATIC_URL = "static/"

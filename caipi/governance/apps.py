@@ -5,3 +5,8 @@ class GovernanceConfig(AppConfig):
     name = "caipi.governance"
     label = "governance"
     verbose_name = "Governance: keys, quotas, usage, privacy"
+
+    def ready(self) -> None:
+        from caipi.governance import invalidation
+
+        invalidation.connect()

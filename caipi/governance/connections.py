@@ -1,0 +1,75 @@
+"""The one place governance opens Redis: a sync client and one async client per event loop.
+
+Quotas, usage counters and cache versions all use ``settings.REDIS_URL``. Without it
+(the embedded demo) ``redis_configured()`` is false and callers use their in-process
+fallbacks. Timeouts are short: a Redis that does not answer must turn into a clear 503
+quickly, not a hung request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+from django.core.signals import setting_changed
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 0.5
+SOCKET_TIMEOUT = 1.0
+MAX_CONNECTIONS = 64
+
+_sync_client: redis.Redis | None = None
+_async_client: tuple[asyncio.AbstractEventLoop, aredis.Redis] | None = None
+
+
+def redis_configured() -> bool:
+    """True when a Redis URL is configured (production); false for the embedded demo."""
+    return bool(settings.REDIS_URL)
+
+
+def sync_redis() -> redis.Redis:
+    """The process's sync client. Assumes ``redis_configured()``."""
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=SOCKET_TIMEOUT,
+            max_connections=MAX_CONNECTIONS,
+        )
+    return _sync_client
+
+
+def async_redis() -> aredis.Redis:
+    """The async client of the running event loop (clients cannot cross loops)."""
+    global _async_client
+    loop = asyncio.get_running_loop()
+    if _async_client is None or _async_client[0] is not loop:
+        pool = aredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=SOCKET_TIMEOUT,
+            max_connections=MAX_CONNECTIONS,
+            timeout=5,
+        )
+        _async_client = (loop, aredis.Redis(connection_pool=pool))
+    return _async_client[1]
+
+
+def reset_clients() -> None:
+    """Forget the clients, e.g. after ``REDIS_URL`` changed in a test."""
+    global _sync_client, _async_client
+    _sync_client = None
+    _async_client = None
+
+
+def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
+    if setting == "REDIS_URL":
+        reset_clients()
+
+
+setting_changed.connect(_on_setting_changed)

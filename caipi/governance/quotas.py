@@ -1,0 +1,296 @@
+"""Quota enforcement: reserve a call's maximum cost before dispatch, settle the real cost after.
+
+Counters live in Redis, one per (limit, subject, window), under keys such as
+``caipi:q:<limit id>:<subject>:<window start>`` that expire after their window. Windows
+are fixed and aligned to UTC: the calendar minute, the day from midnight, the month from
+the 1st — so a refusal can say exactly when it resets (a burst at a window edge can use up
+to twice a limit within a short span; that is the usual price of fixed windows).
+
+``quota_reserve`` checks and increments every applicable counter in ONE Lua script, all or
+nothing, so N concurrent calls can never spend more than a limit. ``quota_settle`` gives
+back what the call did not use; ``quota_release`` gives back everything (the call failed
+before producing a token).
+
+Redis unreachable: fail closed with ``Unavailable`` (503), or, with
+``GOVERNANCE_QUOTA_FAIL_OPEN``, let the call through unchecked and log a warning.
+Without ``REDIS_URL`` (embedded demo) the counters live in this process
+(``quota_memory``) with the same semantics — correct only for a single process.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+from django.conf import settings
+
+from caipi.core.errors import RateLimited, Unavailable
+from caipi.governance import quota_memory
+from caipi.governance.connections import async_redis, redis_configured, sync_redis
+from caipi.governance.limits import LIMITS, LimitRule, LimitsSnapshot, limits_applicable
+from caipi.governance.principal import Principal
+
+logger = logging.getLogger(__name__)
+
+# KEYS: counters. ARGV: amount, size, ttl for each key. Returns [] or [index, used, ...].
+RESERVE_LUA = """
+local failed = {}
+for i = 1, #KEYS do
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if used + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then
+    table.insert(failed, i)
+    table.insert(failed, used)
+  end
+end
+if #failed > 0 then return failed end
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], ARGV[3 * i - 2])
+  redis.call('EXPIRE', KEYS[i], ARGV[3 * i])
+end
+return failed
+"""
+
+# KEYS: counters. ARGV: delta for each key. A counter whose window expired is left alone.
+SETTLE_LUA = """
+for i = 1, #KEYS do
+  local delta = tonumber(ARGV[i])
+  if delta ~= 0 and redis.call('EXISTS', KEYS[i]) == 1 then
+    if redis.call('INCRBY', KEYS[i], delta) < 0 then
+      redis.call('SET', KEYS[i], 0, 'KEEPTTL')
+    end
+  end
+end
+return 1
+"""
+
+UNAVAILABLE = (
+    "Quota service unavailable: Redis cannot be reached, so calls are refused until it is back."
+)
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One counter a call draws on, and how much the reservation took from it."""
+
+    key: str
+    metric: str
+    amount: int
+    size: int
+    label: str
+    resets_at: float
+
+
+@dataclass
+class Reservation:
+    """What ``quota_reserve`` took; hand it back to ``quota_settle`` or ``quota_release``."""
+
+    principal: Principal
+    model: str
+    prompt_tokens: int
+    max_tokens: int
+    counters: tuple[Counter, ...] = ()
+    backend: str = "redis"  # "redis", "memory" or "unchecked" (failed open)
+    done: bool = field(default=False, compare=False)
+
+
+def window_bounds(window: str, now: float) -> tuple[int, int]:
+    """Start and end (epoch seconds, UTC) of the fixed window containing ``now``."""
+    if window == "minute":
+        start = int(now // 60 * 60)
+        return start, start + 60
+    if window == "day":
+        start = int(now // 86400 * 86400)
+        return start, start + 86400
+    moment = datetime.fromtimestamp(now, UTC)
+    first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    days = calendar.monthrange(moment.year, moment.month)[1]
+    return int(first.timestamp()), int(first.timestamp()) + days * 86400
+
+
+def _cost(metric: str, prompt_tokens: int, completion_tokens: int) -> int:
+    if metric == "tokens":
+        return prompt_tokens + completion_tokens
+    if metric == "input_tokens":
+        return prompt_tokens
+    if metric == "output_tokens":
+        return completion_tokens
+    return 1
+
+
+def quota_plan(
+    snapshot: LimitsSnapshot, principal: Principal, model: str, prompt_tokens: int, max_tokens: int
+) -> tuple[Counter, ...]:
+    """The counters a call would draw on and the maximum it may cost each (pure)."""
+    now = time.time()
+    counters = []
+    for rule, subject in limits_applicable(snapshot, principal, model):
+        start, end = window_bounds(rule.window, now)
+        counters.append(_counter(rule, subject, start, end, prompt_tokens, max_tokens))
+    return tuple(counters)
+
+
+def _counter(
+    rule: LimitRule, subject: str, start: int, end: int, prompt: int, most: int
+) -> Counter:
+    key = f"caipi:q:{rule.id}:{subject}:{start}"
+    amount = _cost(rule.metric, prompt, most)
+    return Counter(key, rule.metric, amount, rule.size, rule.label, float(end))
+
+
+def _refusal(counters: tuple[Counter, ...], failed: list[int]) -> RateLimited:
+    """429 naming the failing limit that resets last (the call needs all of them)."""
+    pairs = [(counters[int(failed[i]) - 1], int(failed[i + 1])) for i in range(0, len(failed), 2)]
+    counter, used = max(pairs, key=lambda pair: pair[0].resets_at)
+    resets_at = datetime.fromtimestamp(counter.resets_at, UTC).isoformat(timespec="seconds")
+    retry_after = max(1, int(counter.resets_at - time.time()) + 1)
+    alone = " This call alone needs more than the limit." if counter.amount > counter.size else ""
+    message = (
+        f"Quota exceeded: {counter.label} ({used} of {counter.size} used, this call needs up to "
+        f"{counter.amount}). It resets at {resets_at}.{alone}"
+    )
+    extra = {
+        "limit": counter.label,
+        "size": counter.size,
+        "used": used,
+        "resets_at": resets_at,
+        "retry_after": retry_after,
+    }
+    return RateLimited(message, extra=extra)
+
+
+def _reserve_args(counters: tuple[Counter, ...]) -> tuple[list[str], list[int]]:
+    now = time.time()
+    args: list[int] = []
+    for counter in counters:
+        args += [counter.amount, counter.size, int(counter.resets_at - now) + 120]
+    return [counter.key for counter in counters], args
+
+
+def _unreachable(exc: Exception, reservation: Reservation) -> Reservation:
+    if getattr(settings, "GOVERNANCE_QUOTA_FAIL_OPEN", False):
+        logger.warning("quota unchecked (fail open): Redis error %s", type(exc).__name__)
+        reservation.backend = "unchecked"
+        reservation.counters = ()
+        return reservation
+    logger.error("quota refused (fail closed): Redis error %s", type(exc).__name__)
+    raise Unavailable(UNAVAILABLE, extra={"retry_after": 5}) from exc
+
+
+async def quota_reserve(
+    *, principal: Principal, model: str, prompt_tokens: int, max_tokens: int
+) -> Reservation:
+    """Reserve ``prompt_tokens + max_tokens`` (and one request) on every applicable limit.
+
+    All or nothing, atomically. Raises ``RateLimited`` (429, ``extra`` names the limit,
+    its size, what is used, when it resets and ``retry_after``) or ``Unavailable`` (503)
+    when Redis is down and the quota fails closed. No database query once warm.
+    """
+    snapshot = await LIMITS.aget()
+    counters = quota_plan(snapshot, principal, model, prompt_tokens, max_tokens)
+    reservation = Reservation(principal, model, prompt_tokens, max_tokens, counters)
+    if not counters:
+        return reservation
+    if not redis_configured():
+        reservation.backend = "memory"
+        failed = quota_memory.reserve(counters)
+    else:
+        keys, args = _reserve_args(counters)
+        try:
+            failed = await async_redis().eval(RESERVE_LUA, len(keys), *keys, *args)
+        except redis.RedisError as exc:
+            return _unreachable(exc, reservation)
+    if failed:
+        raise _refusal(counters, failed)
+    return reservation
+
+
+def _deltas(
+    reservation: Reservation, prompt_tokens: int | None, completion_tokens: int | None
+) -> list[int]:
+    if prompt_tokens is None or completion_tokens is None:  # release: give everything back
+        return [-counter.amount for counter in reservation.counters]
+    return [
+        _cost(counter.metric, prompt_tokens, completion_tokens) - counter.amount
+        for counter in reservation.counters
+    ]
+
+
+async def _apply(reservation: Reservation, deltas: list[int]) -> None:
+    if reservation.done or not reservation.counters:
+        return
+    reservation.done = True
+    keys = [counter.key for counter in reservation.counters]
+    if reservation.backend == "memory":
+        quota_memory.adjust(keys, deltas)
+        return
+    try:
+        await async_redis().eval(SETTLE_LUA, len(keys), *keys, *deltas)
+    except redis.RedisError as exc:  # the call already ran; the counters keep the reserved cost
+        logger.warning("quota settle lost: Redis error %s", type(exc).__name__)
+
+
+async def quota_settle(
+    reservation: Reservation, *, prompt_tokens: int, completion_tokens: int
+) -> None:
+    """Charge the real cost: returns the unused part (or adds an overrun). Idempotent."""
+    await _apply(reservation, _deltas(reservation, prompt_tokens, completion_tokens))
+
+
+async def quota_release(reservation: Reservation) -> None:
+    """Give the whole reservation back, for a call that failed before any token. Idempotent."""
+    await _apply(reservation, _deltas(reservation, None, None))
+
+
+# --- sync twins, for Django views and Celery tasks (no event loop) ---------------------------
+
+
+def quota_reserve_sync(
+    *, principal: Principal, model: str, prompt_tokens: int, max_tokens: int
+) -> Reservation:
+    """Sync twin of ``quota_reserve`` (same contract), on the sync Redis client."""
+    counters = quota_plan(LIMITS.get(), principal, model, prompt_tokens, max_tokens)
+    reservation = Reservation(principal, model, prompt_tokens, max_tokens, counters)
+    if not counters:
+        return reservation
+    if not redis_configured():
+        reservation.backend = "memory"
+        failed = quota_memory.reserve(counters)
+    else:
+        keys, args = _reserve_args(counters)
+        try:
+            failed = sync_redis().eval(RESERVE_LUA, len(keys), *keys, *args)
+        except redis.RedisError as exc:
+            return _unreachable(exc, reservation)
+    if failed:
+        raise _refusal(counters, failed)
+    return reservation
+
+
+def _apply_sync(reservation: Reservation, deltas: list[int]) -> None:
+    if reservation.done or not reservation.counters:
+        return
+    reservation.done = True
+    keys = [counter.key for counter in reservation.counters]
+    if reservation.backend == "memory":
+        quota_memory.adjust(keys, deltas)
+        return
+    try:
+        sync_redis().eval(SETTLE_LUA, len(keys), *keys, *deltas)
+    except redis.RedisError as exc:
+        logger.warning("quota settle lost: Redis error %s", type(exc).__name__)
+
+
+def quota_settle_sync(
+    reservation: Reservation, *, prompt_tokens: int, completion_tokens: int
+) -> None:
+    """Sync twin of ``quota_settle``."""
+    _apply_sync(reservation, _deltas(reservation, prompt_tokens, completion_tokens))
+
+
+def quota_release_sync(reservation: Reservation) -> None:
+    """Sync twin of ``quota_release``."""
+    _apply_sync(reservation, _deltas(reservation, None, None))

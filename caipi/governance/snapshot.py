@@ -1,0 +1,130 @@
+"""In-process caches of governance data that every process drops within about a second of a change.
+
+The hot path must not query the database, so API keys, principals, model access and
+limits are held in memory. Each cached value remembers the *governance version* it was
+built under; a write that changes governance data calls ``governance_changed()``, which
+bumps a counter in Redis (and a local one). Every process re-reads the Redis counter at
+most once per ``POLL_SECONDS``, so a revoked key stops working everywhere within that
+time (plus one TTL at worst if Redis was unreachable). Entries also expire after their TTL
+as a backstop. Without Redis only the local counter exists (one process, immediate).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import redis
+from asgiref.sync import sync_to_async
+
+from caipi.governance.connections import async_redis, redis_configured, sync_redis
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "caipi:governance:version"
+POLL_SECONDS = 1.0
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+class _SharedVersion:
+    """The governance version: (local bumps, Redis counter), polled at most once a second."""
+
+    def __init__(self) -> None:
+        self._local = 0
+        self._remote = 0
+        self._checked = 0.0
+
+    def _due(self) -> bool:
+        return redis_configured() and time.monotonic() - self._checked >= POLL_SECONDS
+
+    def current(self) -> tuple[int, int]:
+        if self._due():
+            self._checked = time.monotonic()
+            try:
+                self._remote = int(sync_redis().get(VERSION_KEY) or 0)
+            except redis.RedisError as exc:  # keep the last known version; TTLs still apply
+                logger.warning("governance version unreadable: %s", type(exc).__name__)
+        return (self._local, self._remote)
+
+    async def acurrent(self) -> tuple[int, int]:
+        if self._due():
+            self._checked = time.monotonic()
+            try:
+                self._remote = int(await async_redis().get(VERSION_KEY) or 0)
+            except redis.RedisError as exc:
+                logger.warning("governance version unreadable: %s", type(exc).__name__)
+        return (self._local, self._remote)
+
+    def bump(self) -> None:
+        self._local += 1
+        self._checked = 0.0
+        if redis_configured():
+            try:
+                sync_redis().incr(VERSION_KEY)
+            except redis.RedisError as exc:
+                logger.warning("governance version not bumped in Redis: %s", type(exc).__name__)
+
+
+VERSION = _SharedVersion()
+
+
+def governance_changed() -> None:
+    """Tell every process to drop its cached keys, principals, model access and limits."""
+    VERSION.bump()
+
+
+class TTLCache(Generic[K, T]):
+    """A dict of values valid for ``ttl`` seconds and only under the version they were built in."""
+
+    def __init__(self, *, ttl: float, max_entries: int = 100_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[K, tuple[float, tuple[int, int], T]] = {}
+
+    def get(self, key: K, version: tuple[int, int]) -> T | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic() or entry[1] != version:
+            return None
+        return entry[2]
+
+    def put(self, key: K, version: tuple[int, int], value: T) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude but bounded; a refill costs one query per key
+        self._entries[key] = (time.monotonic() + self.ttl, version, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class Snapshot(Generic[T]):
+    """One whole-table snapshot (model access, limits), rebuilt by ``loader`` when stale."""
+
+    def __init__(self, loader: Callable[[], T], *, ttl: float) -> None:
+        self._loader = loader
+        self._cache: TTLCache[str, T] = TTLCache(ttl=ttl)
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        version = VERSION.current()
+        value = self._cache.get("v", version)
+        if value is None:
+            with self._lock:
+                value = self._loader()
+                self._cache.put("v", version, value)
+        return value
+
+    async def aget(self) -> T:
+        version = await VERSION.acurrent()
+        value = self._cache.get("v", version)
+        if value is None:
+            value = await sync_to_async(self._loader)()
+            self._cache.put("v", version, value)
+        return value
+
+    def clear(self) -> None:
+        self._cache.clear()
