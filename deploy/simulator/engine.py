@@ -188,8 +188,14 @@ class Engine:
         # Popped first: a sequence re-scheduled into this same tick (tpot 0) lands in a
         # fresh bucket and runs on the next loop iteration, never in this loop.
         for seq in self._wheel.pop(tick):
-            if seq.state == RUNNING:
+            if seq.state != RUNNING:
+                continue
+            try:
                 self._emit(seq)
+            except Exception:
+                # A failing sink must not strand the rest of the bucket or keep a slot.
+                logger.exception("emitting a token failed; aborting the sequence")
+                self.cancel(seq)
 
     def _emit(self, seq: Sequence) -> None:
         now = self._loop.time()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import math
 import struct
@@ -14,6 +15,8 @@ import orjson
 import pytest
 from openai import OpenAI
 
+from deploy.simulator.config import SimulatorConfig
+from deploy.simulator.engine import Engine, Sequence
 from deploy.simulator.text import apply_stop, count_tokens, embed, generate_pieces
 from tests.support.simulator import SimulatorHandle, running_simulator
 
@@ -382,3 +385,47 @@ def test_sampling_parameters_are_accepted_and_ignored(http: httpx.Client) -> Non
         "presence_penalty": 0.5,
     }
     assert http.post(CHAT, json=body).status_code == 200
+
+
+# -- the engine on its own -----------------------------------------------------------
+
+
+def test_output_lengths_follow_the_distribution_within_max_tokens() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        config = SimulatorConfig(model="m", output_tokens=10, output_dist="uniform")
+        engine = Engine(config, loop)
+        free = [engine.plan("p", max_tokens=100) for _ in range(200)]
+        capped = [engine.plan("p", max_tokens=5) for _ in range(50)]
+        forced = engine.plan("p", max_tokens=30, ignore_eos=True)
+    finally:
+        loop.close()
+    assert {len(plan.pieces) for plan in free} <= set(range(1, 20))
+    assert len({len(plan.pieces) for plan in free}) > 5
+    assert all(len(plan.pieces) <= 5 for plan in capped)
+    assert {plan.finish_reason for plan in capped if len(plan.pieces) == 5} == {"length"}
+    assert (len(forced.pieces), forced.finish_reason) == (30, "length")
+
+
+def test_slowdown_stretches_token_time_as_the_batch_fills() -> None:
+    async def run_batch() -> float:
+        config = SimulatorConfig(model="m", ttft=0, tpot=0.002, slowdown=1.0, max_num_seqs=4)
+        engine = Engine(config, asyncio.get_running_loop())
+        finished: list[float] = []
+        all_done = asyncio.Event()
+
+        def sink(seq: Sequence, start: int, end: int) -> None:
+            if end == len(seq.pieces):
+                finished.append(time.monotonic())
+                if len(finished) == 4:
+                    all_done.set()
+
+        started = time.monotonic()
+        for _ in range(4):
+            plan = engine.plan("p", max_tokens=20, ignore_eos=True)
+            engine.submit(Sequence(1, plan.pieces, plan.finish_reason, None, sink))
+        await asyncio.wait_for(all_done.wait(), timeout=5)
+        return max(finished) - started
+
+    # A full batch doubles the 2 ms token time: 19 gaps of ~4 ms, not of 2 ms.
+    assert asyncio.run(run_batch()) >= 19 * 0.004 * 0.9
