@@ -72,56 +72,65 @@ class _SchedulerCollector(Collector):
             yield family
 
 
+_LABELS = ["model_name", "engine"]
+_COUNTERS = {
+    "prompt_tokens": ("vllm:prompt_tokens", "Number of prefill tokens processed."),
+    "generation_tokens": ("vllm:generation_tokens", "Number of generation tokens processed."),
+}
+_HISTOGRAMS = {
+    "ttft": (
+        "vllm:time_to_first_token_seconds",
+        "Histogram of time to first token in seconds.",
+        TTFT_BUCKETS,
+    ),
+    "tpot": (
+        "vllm:time_per_output_token_seconds",
+        "Histogram of time per output token in seconds.",
+        TPOT_BUCKETS,
+    ),
+    "e2e": (
+        "vllm:e2e_request_latency_seconds",
+        "Histogram of e2e request latency in seconds.",
+        LATENCY_BUCKETS,
+    ),
+    "queue": (
+        "vllm:request_queue_time_seconds",
+        "Histogram of time spent in WAITING phase for request.",
+        LATENCY_BUCKETS,
+    ),
+}
+
+
 class SimulatorMetrics:
     """Owns a private registry (never the global one, so tests can build many)."""
 
     def __init__(
         self, model_name: str, read_state: Callable[[], SchedulerState], *, legacy: bool
     ) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        names = ["model_name", "engine"]
+        self.registry = registry = CollectorRegistry(auto_describe=True)
         values = [model_name, "0"]
-        self.registry.register(_SchedulerCollector(values, read_state, legacy))
-
-        def counter(name: str, doc: str) -> Counter:
-            return Counter(name, doc, names, registry=self.registry)
-
-        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
-            return Histogram(name, doc, names, registry=self.registry, buckets=buckets)
-
-        self._prompt_tokens = counter(
-            "vllm:prompt_tokens", "Number of prefill tokens processed."
-        ).labels(*values)
-        self._generation_tokens = counter(
-            "vllm:generation_tokens", "Number of generation tokens processed."
-        ).labels(*values)
+        registry.register(_SchedulerCollector(values, read_state, legacy))
+        counters = {
+            key: Counter(name, doc, _LABELS, registry=registry).labels(*values)
+            for key, (name, doc) in _COUNTERS.items()
+        }
+        self._prompt_tokens = counters["prompt_tokens"]
+        self._generation_tokens = counters["generation_tokens"]
         success = Counter(
             "vllm:request_success",
             "Count of successfully processed requests.",
-            [*names, "finished_reason"],
-            registry=self.registry,
+            [*_LABELS, "finished_reason"],
+            registry=registry,
         )
         self._success = {reason: success.labels(*values, reason) for reason in FINISH_REASONS}
-        self._ttft = histogram(
-            "vllm:time_to_first_token_seconds",
-            "Histogram of time to first token in seconds.",
-            TTFT_BUCKETS,
-        ).labels(*values)
-        self._tpot = histogram(
-            "vllm:time_per_output_token_seconds",
-            "Histogram of time per output token in seconds.",
-            TPOT_BUCKETS,
-        ).labels(*values)
-        self._e2e = histogram(
-            "vllm:e2e_request_latency_seconds",
-            "Histogram of e2e request latency in seconds.",
-            LATENCY_BUCKETS,
-        ).labels(*values)
-        self._queue = histogram(
-            "vllm:request_queue_time_seconds",
-            "Histogram of time spent in WAITING phase for request.",
-            LATENCY_BUCKETS,
-        ).labels(*values)
+        histograms = {
+            key: Histogram(name, doc, _LABELS, registry=registry, buckets=buckets).labels(*values)
+            for key, (name, doc, buckets) in _HISTOGRAMS.items()
+        }
+        self._ttft = histograms["ttft"]
+        self._tpot = histograms["tpot"]
+        self._e2e = histograms["e2e"]
+        self._queue = histograms["queue"]
 
     def record_first_token(self, ttft: float) -> None:
         """Observe one request's time from arrival to its first token."""

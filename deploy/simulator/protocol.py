@@ -279,7 +279,7 @@ def parse_embedding(body: dict[str, Any], config: SimulatorConfig) -> EmbeddingR
                 "generation. Please reduce the length of the input.",
                 "input",
             )
-    encoding = body.get("encoding_format") or "float"
+    encoding: Literal["float", "base64"] = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise bad_request("Input should be 'float' or 'base64'", "encoding_format")
     dimensions = _typed(body, "dimensions", (int,), "a valid integer")
