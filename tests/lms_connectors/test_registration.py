@@ -1,0 +1,132 @@
+"""Dynamic registration against the test LMS over HTTP, and its refusals."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from lms_connectors.models import Deployment, Platform, RegistrationMethod
+from tests.lms_connectors.conftest import Browser
+from tests.support.lti_platform import TOOL_CONFIGURATION, new_key
+
+
+@pytest.fixture
+def trusted(settings):
+    settings.LTI_TRUSTED_ISSUERS = ["127.0.0.1"]
+    settings.SITE_URL = "https://caipi.uni.invalid"
+
+
+def _register(client, lms, **params):
+    query = {
+        "openid_configuration": lms.url("/mod/lti/openid-configuration.php"),
+        "registration_token": lms.registration_token(),
+        **params,
+    }
+    return client.get("/lti/register/", query)
+
+
+def test_dynamic_registration_stores_the_platform_and_closes_the_dialog(client, db, lms, trusted):
+    response = _register(client, lms)
+
+    assert response.status_code == 200
+    assert b"org.imsglobal.lti.close" in response.content
+    platform = Platform.objects.get(issuer=lms.issuer)
+    assert platform.client_id == lms.client_id
+    assert platform.method == RegistrationMethod.DYNAMIC and platform.is_active
+    assert platform.product_family == "moodle"
+    assert platform.key_set_url == lms.url("/mod/lti/certs.php")
+    assert Deployment.objects.get(platform=platform).deployment_id == lms.deployment_id
+
+
+def test_the_posted_registration_names_caipis_urls_scopes_and_messages(client, db, lms, trusted):
+    _register(client, lms)
+
+    (sent,) = lms.registrations
+    assert sent["initiate_login_uri"] == "https://caipi.uni.invalid/lti/login/"
+    assert sent["redirect_uris"] == ["https://caipi.uni.invalid/lti/launch/"]
+    assert sent["jwks_uri"] == "https://caipi.uni.invalid/lti/jwks/"
+    assert sent["token_endpoint_auth_method"] == "private_key_jwt"
+    assert sent["client_name"] == "CAIPI" and sent["logo_uri"].endswith("caipi.svg")
+    assert "contextmembership.readonly" in sent["scope"] and "lti-ags/scope/score" in sent["scope"]
+    tool = sent[TOOL_CONFIGURATION]
+    assert tool["domain"] == "caipi.uni.invalid"
+    assert {m["type"] for m in tool["messages"]} == {
+        "LtiResourceLinkRequest",
+        "LtiDeepLinkingRequest",
+    }
+    assert "caipi_course_start" in tool["custom_parameters"]
+
+
+def test_a_dynamically_registered_platform_can_launch(client, db, lms, trusted):
+    _register(client, lms)
+
+    response = Browser(client=client, lms=lms).launch("instructor")
+
+    assert response.status_code == 302
+
+
+def test_an_untrusted_platform_is_registered_inactive_until_an_admin_approves(client, db, lms):
+    response = _register(client, lms)
+
+    assert b"Pending" in response.content
+    assert not Platform.objects.get(issuer=lms.issuer).is_active
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        (lambda lms: lms.registration_token(expired=True), "registration_token_expired"),
+        (lambda lms: lms.registration_token(key=new_key()), "registration_token_foreign"),
+    ],
+    ids=["expired", "for-another-platform"],
+)
+def test_a_bad_registration_token_is_refused_and_nothing_is_stored(
+    client, db, lms, trusted, caplog, token, code
+):
+    caplog.set_level(logging.INFO)
+    response = _register(client, lms, registration_token=token(lms))
+
+    assert response.status_code == 400
+    assert code.encode() in response.content
+    assert f"code={code}" in caplog.text
+    assert not Platform.objects.exists()
+    assert lms.registrations == []
+
+
+def test_a_configuration_whose_issuer_is_another_origin_is_refused(
+    client, db, lms, trusted, monkeypatch
+):
+    real = lms.openid_configuration
+    monkeypatch.setattr(
+        lms, "openid_configuration", lambda: {**real(), "issuer": "https://evil.invalid"}
+    )
+
+    response = _register(client, lms)
+
+    assert response.status_code == 400 and b"issuer_mismatch" in response.content
+    assert not Platform.objects.exists()
+
+
+def test_a_configuration_url_that_does_not_answer_is_refused(client, db, trusted):
+    response = client.get(
+        "/lti/register/",
+        {"openid_configuration": "http://127.0.0.1:9/config", "registration_token": "x"},
+    )
+
+    assert response.status_code == 400 and b"platform_unreachable" in response.content
+
+
+def test_the_registration_url_without_parameters_explains_itself(client, db):
+    response = client.get("/lti/register/")
+
+    assert response.status_code == 400
+    assert b"registration URL" in response.content
+
+
+def test_the_setup_page_shows_the_values_to_paste_to_admins_only(client, admin, student):
+    client.force_login(student)
+    assert client.get("/lti/setup/").status_code == 302
+    client.force_login(admin)
+    page = client.get("/lti/setup/").content.decode()
+    assert "/lti/login/" in page and "/lti/jwks/" in page and "/lti/register/" in page
