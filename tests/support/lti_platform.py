@@ -216,7 +216,8 @@ class TestPlatform:
         inputs = "".join(
             f'<input type="hidden" name="{k}" value="{html.escape(v)}">' for k, v in fields.items()
         )
-        return f'<form id="f" method="post" action="{html.escape(query["redirect_uri"])}">{inputs}</form>'
+        action = html.escape(query["redirect_uri"])
+        return f'<form id="f" method="post" action="{action}">{inputs}</form>'
 
     # --- services ---------------------------------------------------------------------------
 
