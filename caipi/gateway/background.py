@@ -22,6 +22,7 @@ import weakref
 from django.conf import settings
 
 from caipi.gateway.catalog import catalog
+from deploy import vllm_client
 from deploy.health import health_read, poll_and_store
 from deploy.selectors import routing_version
 
@@ -33,7 +34,9 @@ VERSION_CHECK_SECONDS = 1.0
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
 )
-_load_lock: asyncio.Lock | None = None
+_load_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def ensure_started() -> None:
@@ -47,18 +50,18 @@ async def ensure_started() -> None:
 
 
 async def stop() -> None:
-    """Cancel this loop's refresher (ASGI lifespan shutdown, end of a test)."""
+    """Cancel this loop's refresher and close its upstream connections (ASGI lifespan
+    shutdown, end of a test)."""
     task = _tasks.pop(asyncio.get_running_loop(), None)
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    await vllm_client.close_session()
 
 
 async def _first_load() -> None:
-    global _load_lock
-    if _load_lock is None or _load_lock._get_loop() is not asyncio.get_running_loop():
-        _load_lock = asyncio.Lock()
-    async with _load_lock:
+    lock = _load_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
         if not catalog().loaded:
             await asyncio.to_thread(catalog().reload)
 

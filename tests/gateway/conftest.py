@@ -7,11 +7,16 @@ check), so these tests use ``transactional_db``: rows are committed and visible 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
+import uvicorn
 
 from caipi.core.models import User
 from caipi.gateway import background
@@ -73,10 +78,24 @@ def api_key(api_user: User) -> str:
     return raw
 
 
+@pytest.fixture(scope="session")
+def shared_simulator() -> Iterator[SimulatorHandle]:
+    """One simulator for the tests that only need a working engine (saves a start-up each)."""
+    with running_simulator(model="sim-model", ttft=0.01, tpot=0.001) as handle:
+        yield handle
+
+
 @pytest.fixture
-def chat_model(transactional_db, simulator: SimulatorHandle) -> Model:
-    """'tutor' (served as 'sim-model') on one simulator."""
-    return add_model("tutor", simulator.url)
+def chat_model(transactional_db, shared_simulator: SimulatorHandle) -> Model:
+    """'tutor' (served as 'sim-model') on the shared simulator."""
+    return add_model("tutor", shared_simulator.url)
+
+
+@pytest.fixture
+def sent_upstream(shared_simulator: SimulatorHandle):  # type: ignore[no-untyped-def]
+    """A function giving how many requests reached the shared simulator since the test began."""
+    before = upstream_requests(shared_simulator)
+    return lambda: upstream_requests(shared_simulator) - before
 
 
 @pytest.fixture
@@ -105,3 +124,35 @@ async def client(_gateway_loop_cleanup, api_key: str) -> AsyncIterator[httpx.Asy
 
 def endpoint_ids(model: Model) -> list[int]:
     return list(Endpoint.objects.filter(model=model).values_list("id", flat=True))
+
+
+@dataclass
+class LiveGateway:
+    """caipi.asgi.application served by uvicorn in a thread, on a free loopback port."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+@pytest.fixture
+def live_gateway(transactional_db) -> Iterator[LiveGateway]:
+    from caipi.asgi import application
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="live-gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield LiveGateway(f"http://127.0.0.1:{port}", server, thread)
+    server.should_exit = True
+    thread.join(timeout=10)
+    usage_flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.gateway.conftest import upstream_requests
+from tests.gateway.conftest import add_model
 
 CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Explain entropy."}]}
 
@@ -54,7 +54,7 @@ async def test_it_lists_models_the_key_may_use(client, chat_model):
     ],
 )
 async def test_bad_input_is_refused_in_openai_shape_and_nothing_goes_upstream(
-    client, chat_model, simulator, content, status, param
+    client, chat_model, sent_upstream, content, status, param
 ):
     response = await client.post(
         "/v1/chat/completions", content=content, headers={"Content-Type": "application/json"}
@@ -63,4 +63,94 @@ async def test_bad_input_is_refused_in_openai_shape_and_nothing_goes_upstream(
     error = response.json()["error"]
     assert error["message"] and error["type"] and error["code"]
     assert error["param"] == param
-    assert upstream_requests(simulator) == 0
+    assert sent_upstream() == 0
+
+
+@pytest.fixture
+def openai_client(live_gateway, api_key, shared_simulator):
+    from openai import OpenAI
+
+    add_model("tutor", shared_simulator.url)
+    add_model("writer", shared_simulator.url, kind="completion")
+    add_model("embedder", shared_simulator.url, kind="embedding")
+    with OpenAI(base_url=f"{live_gateway.url}/v1", api_key=api_key, max_retries=0) as client:
+        yield client
+
+
+def test_the_official_openai_client_works_for_every_api(openai_client):
+    answer = openai_client.chat.completions.create(
+        model="tutor", messages=[{"role": "user", "content": "Hi"}], max_tokens=3, seed=1
+    )
+    assert answer.model == "tutor" and answer.usage.completion_tokens == 3
+    stream = openai_client.chat.completions.create(
+        model="tutor",
+        messages=[{"role": "user", "content": "Hi"}],
+        max_tokens=3,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].usage.completion_tokens == 3
+    completion = openai_client.completions.create(model="writer", prompt="Once", max_tokens=2)
+    assert completion.model == "writer" and completion.choices[0].text
+    vectors = openai_client.embeddings.create(model="embedder", input=["a", "b"])
+    assert len(vectors.data) == 2 and vectors.model == "embedder"
+    assert {m.id for m in openai_client.models.list()} == {"tutor", "writer", "embedder"}
+
+
+def test_the_openai_client_sees_refusals_as_its_own_errors(openai_client, live_gateway):
+    import openai
+
+    with pytest.raises(openai.NotFoundError):
+        openai_client.chat.completions.create(
+            model="nope", messages=[{"role": "user", "content": "x"}]
+        )
+    with pytest.raises(openai.BadRequestError):
+        openai_client.embeddings.create(model="tutor", input="not a chat call")
+    anonymous = openai.OpenAI(
+        base_url=f"{live_gateway.url}/v1", api_key="caipi-wrong", max_retries=0
+    )
+    with pytest.raises(openai.AuthenticationError):
+        anonymous.models.list()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer caipi-aaaaaaaa-" + "x" * 40}, {"Authorization": "Basic abc"}],
+)
+async def test_a_missing_or_invalid_key_is_refused_before_anything_else(
+    client, chat_model, sent_upstream, headers
+):
+    client.headers.pop("Authorization")
+    response = await client.post("/v1/chat/completions", json=CHAT, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert sent_upstream() == 0
+
+
+async def test_a_too_large_body_is_refused_with_413(client, chat_model, sent_upstream, settings):
+    settings.GATEWAY_MAX_BODY_BYTES = 2048
+    big = {**CHAT, "messages": [{"role": "user", "content": "x" * 4096}]}
+    response = await client.post("/v1/chat/completions", json=big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert sent_upstream() == 0
+
+
+async def test_a_key_limited_to_other_models_cannot_use_this_one(client, chat_model, sent_upstream):
+    from caipi.governance.apikeys import apikey_cache_clear
+    from caipi.governance.models import ApiKey
+
+    await ApiKey.objects.all().aupdate(allowed_models=["other"])
+    apikey_cache_clear()
+    response = await client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 403
+    assert (await client.get("/v1/models")).json()["data"] == []
+    assert sent_upstream() == 0
+
+
+async def test_unknown_paths_get_404_in_openai_shape(client):
+    response = await client.get("/v1/assistants")
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
