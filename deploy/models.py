@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def validate_endpoint_url(value: str) -> None:
+    """An http(s) URL with a host; single-label hosts such as ``gpu1`` are fine."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Enter an http:// or https:// URL with a host name.")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValidationError("The port of this URL is not a number.") from None
 
 
 class ModelKind(models.TextChoices):
@@ -53,7 +67,7 @@ class Endpoint(models.Model):
     """
 
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="endpoints")
-    url = models.URLField(max_length=500)
+    url = models.CharField(max_length=500, validators=[validate_endpoint_url])
     weight = models.PositiveIntegerField(default=1)
     token = models.CharField(max_length=500, blank=True)
     state = models.CharField(

@@ -22,7 +22,8 @@ def _bump_routing_version() -> None:
         cache.set(ROUTING_VERSION_KEY, 1, timeout=None)
 
 
-def _changed() -> None:
+def routing_changed() -> None:
+    """Tell every gateway process to reload models and endpoints once this commits."""
     transaction.on_commit(_bump_routing_version)
 
 
@@ -47,7 +48,7 @@ def model_create(
     )
     model.full_clean()
     model.save()
-    _changed()
+    routing_changed()
     logger.info("model %s created (served as %s, %s)", model.name, model.served_name, kind)
     return model
 
@@ -59,7 +60,7 @@ def model_update(*, model: Model, **fields: Any) -> Model:
         setattr(model, name, value)
     model.full_clean()
     model.save()
-    _changed()
+    routing_changed()
     return model
 
 
@@ -76,7 +77,7 @@ def endpoint_add(
     endpoint = Endpoint(model=model, url=url.rstrip("/"), weight=weight, token=token, state=state)
     endpoint.full_clean()
     endpoint.save()
-    _changed()
+    routing_changed()
     logger.info("endpoint %s added for %s at %s", endpoint.id, model.name, endpoint.url)
     return endpoint
 
@@ -87,7 +88,7 @@ def endpoint_set_state(*, endpoint: Endpoint, state: str) -> Endpoint:
     updated = Endpoint.objects.filter(pk=endpoint.pk).update(state=EndpointState(state))
     if updated:
         endpoint.state = state
-        _changed()
+        routing_changed()
     return endpoint
 
 
@@ -103,7 +104,7 @@ def endpoint_update(*, endpoint: Endpoint, **fields: Any) -> Endpoint:
         setattr(endpoint, name, value)
     endpoint.full_clean()
     endpoint.save()
-    _changed()
+    routing_changed()
     return endpoint
 
 
@@ -112,4 +113,4 @@ def endpoint_remove(*, endpoint: Endpoint) -> None:
     """Forget the endpoint. Calls already running on it are not interrupted."""
     logger.info("endpoint %s (%s) removed", endpoint.id, endpoint.url)
     endpoint.delete()
-    _changed()
+    routing_changed()
