@@ -1,0 +1,154 @@
+"""A throwaway CAIPI for the benchmark: data dir, migrations, endpoints, an API key, a server.
+
+Everything goes through CAIPI's documented command line, as an admin would do it:
+``manage.py migrate``, ``manage.py endpoints add MODEL URL --weight N`` and
+``manage.py apikeys create USERNAME`` (whose last output line is the key). The gateway
+runs with authentication and quota checks on, exactly as in production; only the data
+dir (SQLite unless ``DATABASE_URL`` is given) and the Redis database are the harness's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from deploy.benchmark.processes import Managed, ProcessSet, free_port, start, wait_ready
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+SERVERS = ("uvicorn", "granian")
+BENCH_USER = "bench"
+# A Redis database of its own, so benchmark keys never mix with a developer's.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
+
+
+def redis_reachable(url: str, timeout_s: float = 0.5) -> bool:
+    """True when a TCP connection to the Redis URL's host and port succeeds."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 6379), timeout_s
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def caipi_env(data_dir: Path, database_url: str | None, redis_url: str | None) -> dict[str, str]:
+    """Environment for CAIPI's commands and servers: production-like, quiet, isolated."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CAIPI_")}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "caipi.settings",
+            "CAIPI_DATA_DIR": str(data_dir),
+            "CAIPI_DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def manage(args: Sequence[str], env: Mapping[str, str], log_path: Path) -> str:
+    """Run ``manage.py ARGS`` and return its stdout; raises ``RuntimeError`` on failure."""
+    command = [sys.executable, str(REPO / "manage.py"), *args]
+    done = subprocess.run(
+        command, env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    with log_path.open("a") as log:
+        log.write(f"$ manage.py {' '.join(args)}\n{done.stdout}{done.stderr}\n")
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+# Generous limits, so every call runs the full quota reserve/settle path without ever
+# being refused: quota checks are on, the budget is just never the bottleneck.
+QUOTA_SCRIPT = """
+from django.contrib.auth import get_user_model
+from caipi.governance.models import QuotaLimit
+get_user_model().objects.get_or_create(username={user!r})
+QuotaLimit.objects.get_or_create(scope="user", metric="tokens", window="day",
+                                 defaults={{"size": 10**12}})
+QuotaLimit.objects.get_or_create(scope="user", metric="requests", window="minute",
+                                 defaults={{"size": 10**9}})
+"""
+
+
+def provision(models: Mapping[str, Sequence[str]], env: Mapping[str, str], log_path: Path) -> str:
+    """Migrate, create every model and its endpoints, set quotas and mint an API key.
+
+    ``models`` maps a model name to its endpoints' base URLs (with or without ``/v1``).
+    Returns the API key (the last non-empty line ``apikeys create`` prints).
+    """
+    manage(["migrate", "--noinput"], env, log_path)
+    for model, urls in models.items():
+        manage(["models", "add", model, "--served-name", model], env, log_path)
+        for url in urls:
+            engine_url = url.removesuffix("/v1")
+            manage(["endpoints", "add", model, engine_url, "--weight", "1"], env, log_path)
+    manage(["shell", "-c", QUOTA_SCRIPT.format(user=BENCH_USER)], env, log_path)
+    output = manage(["apikeys", "create", BENCH_USER], env, log_path)
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("apikeys create printed no key")
+    return lines[-1]
+
+
+def server_command(server: str, port: int) -> list[str]:
+    """Command line serving ``caipi.asgi:application`` with one worker on loopback."""
+    if server == "uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", "caipi.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--log-level", "warning", "--backlog", "4096",
+        ]  # fmt: skip
+    if server == "granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "asgi",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--runtime-threads", "1", "--loop", "uvloop", "--no-access-log",
+            "--log-level", "warning", "--backlog", "4096", "--backpressure", "4096",
+            "caipi.asgi:application",
+        ]  # fmt: skip
+    raise ValueError(f"unknown server {server!r}; choose from {SERVERS}")
+
+
+def start_server(
+    server: str,
+    procs: ProcessSet,
+    env: Mapping[str, str],
+    run_dir: Path,
+    cpus: Sequence[int],
+    api_key: str,
+    model: str,
+) -> Managed:
+    """Start CAIPI under ``server`` and wait until ``/v1/models`` lists ``model``."""
+    port = free_port()
+    proc = procs.add(
+        start(
+            f"caipi-{server}",
+            server_command(server, port),
+            port=port,
+            run_dir=run_dir,
+            cpus=cpus,
+            env=env,
+            cwd=REPO,
+        )
+    )
+    wait_ready(proc, "/v1/models", 90, token=api_key)
+    return proc

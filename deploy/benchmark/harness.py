@@ -1,0 +1,129 @@
+"""Brings up everything one benchmark run needs and turns it into targets.
+
+Two simulator pools: "main" (three identical simulators) and "uneven" (two fast, one
+slow with few slots). Targets: ``direct`` (client-side round-robin over a pool), one
+``caipi-<server>`` per ASGI server (authentication and quotas on) and ``litellm``.
+Everything listens on loopback; all processes stop when the ``ProcessSet`` closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.benchmark import caipi_env, litellm_env
+from deploy.benchmark.processes import (
+    Managed,
+    ProcessSet,
+    SimulatorSpec,
+    free_port,
+    start,
+    start_simulators,
+    wait_ready,
+)
+from deploy.benchmark.scenarios import Target
+
+logger = logging.getLogger(__name__)
+
+MAIN_MODEL = "bench-model"
+UNEVEN_MODEL = "bench-uneven"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the command line decided (see ``__main__``)."""
+
+    run_dir: Path
+    targets: tuple[str, ...]
+    servers: tuple[str, ...]
+    sut_cpus: tuple[int, ...]
+    aux_cpus: tuple[int, ...]
+    main_sim: SimulatorSpec
+    fast_sim: SimulatorSpec
+    slow_sim: SimulatorSpec
+    litellm_routing: str
+    litellm_venv: Path
+    database_url: str | None
+    redis_url: str | None
+
+
+@dataclass(slots=True)
+class Bench:
+    """The started world: simulators by pool and the targets to measure."""
+
+    pools: dict[str, list[Managed]]
+    targets: list[Target] = field(default_factory=list)
+
+    @property
+    def simulators(self) -> list[Managed]:
+        """Every simulator process (their CPU is reported separately)."""
+        return [sim for sims in self.pools.values() for sim in sims]
+
+    def urls(self) -> dict[str, tuple[str, ...]]:
+        """Pool name to the simulators' base URLs."""
+        return {name: tuple(s.base_url for s in sims) for name, sims in self.pools.items()}
+
+    def models(self) -> dict[str, tuple[str, ...]]:
+        """Model name to its endpoints' base URLs."""
+        urls = self.urls()
+        return {MAIN_MODEL: urls["main"], UNEVEN_MODEL: urls["uneven"]}
+
+
+def bring_up(settings: Settings, procs: ProcessSet) -> Bench:
+    """Start simulators and every requested target; returns them ready for load."""
+    main = start_simulators([settings.main_sim] * 3, procs, settings.run_dir, settings.aux_cpus)
+    uneven_specs = [settings.fast_sim, settings.fast_sim, settings.slow_sim]
+    uneven = start_simulators(uneven_specs, procs, settings.run_dir, settings.aux_cpus)
+    bench = Bench(pools={"main": main, "uneven": uneven})
+    if "direct" in settings.targets:
+        bench.targets.append(Target("direct", bench.urls()))
+    if "caipi" in settings.targets:
+        bench.targets.extend(_caipi_targets(settings, bench, procs))
+    if "litellm" in settings.targets:
+        bench.targets.append(_litellm_target(settings, bench, procs))
+    return bench
+
+
+def _caipi_targets(settings: Settings, bench: Bench, procs: ProcessSet) -> list[Target]:
+    data_dir = settings.run_dir / "caipi-data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = caipi_env.caipi_env(data_dir, settings.database_url, settings.redis_url)
+    key = caipi_env.provision(bench.models(), env, settings.run_dir / "caipi-setup.log")
+    targets = []
+    for server in settings.servers:
+        proc = caipi_env.start_server(
+            server, procs, env, settings.run_dir, settings.sut_cpus, key, MAIN_MODEL
+        )
+        pools = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+        targets.append(Target(f"caipi-{server}", pools, api_key=key, sut=proc))
+    return targets
+
+
+def _litellm_target(settings: Settings, bench: Bench, procs: ProcessSet) -> Target:
+    executable = litellm_env.ensure_venv(
+        settings.litellm_venv, settings.run_dir / "litellm-install.log"
+    )
+    config = litellm_env.proxy_config(bench.models(), settings.litellm_routing)
+    config_path = litellm_env.write_config(settings.run_dir / "litellm-config.yaml", config)
+    port = free_port()
+    proc = procs.add(
+        start(
+            "litellm",
+            litellm_env.proxy_command(executable, config_path, port),
+            port=port,
+            run_dir=settings.run_dir,
+            cpus=settings.sut_cpus,
+            env=litellm_env.proxy_env(),
+            cwd=settings.run_dir,
+        )
+    )
+    wait_ready(proc, "/health/liveliness", 180)
+    pools = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+    return Target("litellm", pools, api_key=litellm_env.MASTER_KEY, sut=proc)
+
+
+def target_names(targets: Sequence[Target]) -> list[str]:
+    """Names of the targets, in interleaving order."""
+    return [t.name for t in targets]
