@@ -33,7 +33,13 @@ from caipi.core.errors import NotFound, PermissionDenied, Unavailable
 from caipi.gateway import metrics
 from caipi.gateway.call import Call, Outcome, Upstream, finish, usage_from_tail
 from caipi.gateway.catalog import catalog
-from caipi.gateway.validation import CHAT, KINDS_FOR_PATH, InvalidRequest, requested_max_tokens
+from caipi.gateway.validation import (
+    CHAT,
+    KINDS_FOR_PATH,
+    InvalidRequest,
+    check_body,
+    requested_max_tokens,
+)
 from caipi.governance import quotas
 from caipi.governance.principal import Principal, principal_may_use_model
 from deploy import vllm_client
@@ -222,7 +228,9 @@ async def relay_chat(
 ) -> AsyncIterator[bytes]:
     """Stream a chat completion as SSE bytes, for callers inside CAIPI (the course chat).
 
-    ``body`` is an OpenAI chat request (``model``, ``messages``, ...); it is streamed
+    ``await relay_chat(...)`` returns the byte iterator once the endpoint has answered, so
+    every refusal happens before a response is started. ``body`` is an OpenAI chat request
+    (``model``, ``messages``, ...); it is streamed
     whatever ``stream`` says. Raises (before the first byte) the same errors as /v1:
     NotFound, PermissionDenied, InvalidRequest, RateLimited, Unavailable.
     """
@@ -230,9 +238,8 @@ async def relay_chat(
 
     await ensure_started()
     body = {**body, "stream": True}
-    call = prepare_call(
-        principal, CHAT, body, model_name=str(body.get("model")), affinity_key=affinity_key
-    )
+    model_name = check_body(CHAT, body)
+    call = prepare_call(principal, CHAT, body, model_name=model_name, affinity_key=affinity_key)
     await reserve(call)
     try:
         upstream = await open_upstream(call)

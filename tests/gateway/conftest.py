@@ -108,7 +108,7 @@ def two_simulators() -> Iterator[tuple[SimulatorHandle, SimulatorHandle]]:
 
 
 @pytest.fixture
-async def client(_gateway_loop_cleanup, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+async def v1(_gateway_loop_cleanup, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of caipi.asgi.application, authenticated with Erin's key."""
     from caipi.asgi import application
 

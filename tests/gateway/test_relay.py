@@ -16,32 +16,32 @@ CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Hello"}], "m
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connect is refused
 
 
-async def test_all_endpoints_down_gives_503_with_retry_after_quickly(client):
+async def test_all_endpoints_down_gives_503_with_retry_after_quickly(v1):
     await asyncio.to_thread(add_model, "tutor", CLOSED_PORT_URL, "http://127.0.0.1:1")
     started = time.monotonic()
-    response = await client.post("/v1/chat/completions", json=CHAT)
+    response = await v1.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["error"]["type"] == "server_error"
     assert time.monotonic() - started < 2
 
 
-async def test_a_hanging_endpoint_is_abandoned_after_the_upstream_timeout(client, settings):
+async def test_a_hanging_endpoint_is_abandoned_after_the_upstream_timeout(v1, settings):
     settings.GATEWAY_UPSTREAM_TIMEOUT = 0.5
     with running_simulator(model="sim-model", hang_rate=1.0) as hanging:
         await asyncio.to_thread(add_model, "tutor", hanging.url)
         started = time.monotonic()
-        response = await client.post("/v1/chat/completions", json=CHAT)
+        response = await v1.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 503
     assert time.monotonic() - started < 3
 
 
-async def test_a_failing_endpoint_is_retried_elsewhere_and_then_skipped(client, two_simulators):
+async def test_a_failing_endpoint_is_retried_elsewhere_and_then_skipped(v1, two_simulators):
     good, _ = two_simulators
     with running_simulator(model="sim-model", error_rate=1.0) as bad:
         await asyncio.to_thread(add_model, "tutor", bad.url, good.url)
         for _ in range(30):
-            response = await client.post("/v1/chat/completions", json=CHAT)
+            response = await v1.post("/v1/chat/completions", json=CHAT)
             assert response.status_code == 200, response.text
         bad_id = next(e.id for e in catalog().models["tutor"].endpoints if e.base_url == bad.url)
         assert catalog().breakers[bad_id].state == "open"
@@ -50,7 +50,7 @@ async def test_a_failing_endpoint_is_retried_elsewhere_and_then_skipped(client, 
     assert upstream_requests(good) == 30
 
 
-async def test_calls_survive_an_endpoint_dying_under_load(client):
+async def test_calls_survive_an_endpoint_dying_under_load(v1):
     with (
         running_simulator(model="sim-model", ttft=0.02, tpot=0.002, die_after=10) as dying,
         running_simulator(model="sim-model", ttft=0.02, tpot=0.002) as steady,
@@ -59,7 +59,7 @@ async def test_calls_survive_an_endpoint_dying_under_load(client):
 
         async def one(n: int) -> int:
             body = {**CHAT, "stream": n % 2 == 0}
-            return (await client.post("/v1/chat/completions", json=body)).status_code
+            return (await v1.post("/v1/chat/completions", json=body)).status_code
 
         statuses = await asyncio.gather(*(one(n) for n in range(60)))
         assert dying.process.wait(timeout=5) is not None
@@ -113,8 +113,8 @@ async def _running(sim) -> bool:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_an_engine_4xx_is_passed_through_to_the_client(client, chat_model, stream):
+async def test_an_engine_4xx_is_passed_through_to_the_client(v1, chat_model, stream):
     body = {**CHAT, "max_tokens": 10_000_000, "stream": stream}
-    response = await client.post("/v1/chat/completions", json=body)
+    response = await v1.post("/v1/chat/completions", json=body)
     assert response.status_code == 400
     assert "maximum context length" in response.json()["error"]["message"]

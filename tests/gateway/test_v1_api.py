@@ -10,8 +10,8 @@ from tests.gateway.conftest import add_model
 CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Explain entropy."}]}
 
 
-async def test_it_answers_a_chat_completion_with_the_public_model_name(client, chat_model):
-    response = await client.post("/v1/chat/completions", json={**CHAT, "max_tokens": 5})
+async def test_it_answers_a_chat_completion_with_the_public_model_name(v1, chat_model):
+    response = await v1.post("/v1/chat/completions", json={**CHAT, "max_tokens": 5})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "tutor"
@@ -20,8 +20,8 @@ async def test_it_answers_a_chat_completion_with_the_public_model_name(client, c
     assert "caipi;dur=" in response.headers["server-timing"]
 
 
-async def test_it_streams_sse_bytes_ending_with_usage_and_done(client, chat_model):
-    async with client.stream(
+async def test_it_streams_sse_bytes_ending_with_usage_and_done(v1, chat_model):
+    async with v1.stream(
         "POST", "/v1/chat/completions", json={**CHAT, "max_tokens": 4, "stream": True}
     ) as response:
         assert response.status_code == 200
@@ -34,8 +34,8 @@ async def test_it_streams_sse_bytes_ending_with_usage_and_done(client, chat_mode
     assert chunks[-1]["usage"]["completion_tokens"] == 4
 
 
-async def test_it_lists_models_the_key_may_use(client, chat_model):
-    response = await client.get("/v1/models")
+async def test_it_lists_models_the_key_may_use(v1, chat_model):
+    response = await v1.get("/v1/models")
     assert response.status_code == 200
     assert [m["id"] for m in response.json()["data"]] == ["tutor"]
 
@@ -54,9 +54,9 @@ async def test_it_lists_models_the_key_may_use(client, chat_model):
     ],
 )
 async def test_bad_input_is_refused_in_openai_shape_and_nothing_goes_upstream(
-    client, chat_model, sent_upstream, content, status, param
+    v1, chat_model, sent_upstream, content, status, param
 ):
-    response = await client.post(
+    response = await v1.post(
         "/v1/chat/completions", content=content, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == status, response.text
@@ -73,8 +73,8 @@ def openai_client(live_gateway, api_key, shared_simulator):
     add_model("tutor", shared_simulator.url)
     add_model("writer", shared_simulator.url, kind="completion")
     add_model("embedder", shared_simulator.url, kind="embedding")
-    with OpenAI(base_url=f"{live_gateway.url}/v1", api_key=api_key, max_retries=0) as client:
-        yield client
+    with OpenAI(base_url=f"{live_gateway.url}/v1", api_key=api_key, max_retries=0) as v1:
+        yield v1
 
 
 def test_the_official_openai_client_works_for_every_api(openai_client):
@@ -120,37 +120,37 @@ def test_the_openai_client_sees_refusals_as_its_own_errors(openai_client, live_g
     [{}, {"Authorization": "Bearer caipi-aaaaaaaa-" + "x" * 40}, {"Authorization": "Basic abc"}],
 )
 async def test_a_missing_or_invalid_key_is_refused_before_anything_else(
-    client, chat_model, sent_upstream, headers
+    v1, chat_model, sent_upstream, headers
 ):
-    client.headers.pop("Authorization")
-    response = await client.post("/v1/chat/completions", json=CHAT, headers=headers)
+    v1.headers.pop("Authorization")
+    response = await v1.post("/v1/chat/completions", json=CHAT, headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
     assert sent_upstream() == 0
 
 
-async def test_a_too_large_body_is_refused_with_413(client, chat_model, sent_upstream, settings):
+async def test_a_too_large_body_is_refused_with_413(v1, chat_model, sent_upstream, settings):
     settings.GATEWAY_MAX_BODY_BYTES = 2048
     big = {**CHAT, "messages": [{"role": "user", "content": "x" * 4096}]}
-    response = await client.post("/v1/chat/completions", json=big)
+    response = await v1.post("/v1/chat/completions", json=big)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert sent_upstream() == 0
 
 
-async def test_a_key_limited_to_other_models_cannot_use_this_one(client, chat_model, sent_upstream):
+async def test_a_key_limited_to_other_models_cannot_use_this_one(v1, chat_model, sent_upstream):
     from caipi.governance.apikeys import apikey_cache_clear
     from caipi.governance.models import ApiKey
 
     await ApiKey.objects.all().aupdate(allowed_models=["other"])
     apikey_cache_clear()
-    response = await client.post("/v1/chat/completions", json=CHAT)
+    response = await v1.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 403
-    assert (await client.get("/v1/models")).json()["data"] == []
+    assert (await v1.get("/v1/models")).json()["data"] == []
     assert sent_upstream() == 0
 
 
-async def test_unknown_paths_get_404_in_openai_shape(client):
-    response = await client.get("/v1/assistants")
+async def test_unknown_paths_get_404_in_openai_shape(v1):
+    response = await v1.get("/v1/assistants")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "not_found_error"

@@ -1,0 +1,110 @@
+"""Session-authenticated APIs of the gateway: the course chat and queued jobs.
+
+``POST /api/chat/`` streams a chat answer through the relay.
+A Django async view (not part of /v1): it needs the session, CSRF protection and the
+course membership check. The body is an OpenAI chat request plus ``course_id`` and an
+optional ``conversation_id`` (used as the routing affinity key, for prefix-cache reuse).
+Answers are SSE bytes exactly as on /v1; refusals are JSON in OpenAI's error shape.
+
+``POST /api/jobs/`` submits a batch of chat requests (202 + Location), ``GET
+/api/jobs/<id>/`` reports its progress and, when finished, its results.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from caipi.core.errors import ApplicationError, NotAuthenticated
+from caipi.gateway import jobs
+from caipi.gateway.models import Job
+from caipi.gateway.relay import relay_chat
+from caipi.gateway.validation import InvalidRequest, parse_body
+from caipi.governance.principal import aprincipal_for_user, principal_for_user
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(exc: ApplicationError) -> JsonResponse:
+    response = JsonResponse(exc.as_openai(), status=exc.status)
+    if "retry_after" in exc.extra:
+        response["Retry-After"] = str(int(exc.extra["retry_after"]))
+    return response
+
+
+@require_POST
+async def chat_api(request: HttpRequest) -> HttpResponse:
+    """Stream a chat answer for a course member; 401/403/400/404/429/503 as on /v1."""
+    from django.conf import settings
+
+    try:
+        user = await request.auser()
+        if not user.is_authenticated:
+            raise NotAuthenticated("Sign in to use the course chat.")
+        body = parse_body(request.body, limit=settings.GATEWAY_MAX_BODY_BYTES)
+        course_id = body.pop("course_id", None)
+        if not isinstance(course_id, int) or isinstance(course_id, bool):
+            raise InvalidRequest("'course_id' must be the id of your course.", param="course_id")
+        conversation = body.pop("conversation_id", None)
+        principal = await aprincipal_for_user(user_id=user.pk, course_id=course_id)
+        affinity = f"conversation:{conversation}" if conversation else None
+        chunks = await relay_chat(principal, body, affinity_key=affinity)
+    except ApplicationError as exc:
+        return error_response(exc)
+    except orjson.JSONDecodeError:
+        return error_response(InvalidRequest("The request body is not valid JSON."))
+    response = StreamingHttpResponse(chunks, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+class JobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+
+class JobSubmitApi(APIView):
+    """``POST /api/jobs/``: 202 with the job and its Location; the client polls it."""
+
+    class InputSerializer(serializers.Serializer):
+        model = serializers.CharField()
+        requests = serializers.ListField(child=serializers.DictField(), min_length=1)
+        course_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        course_id = data.validated_data["course_id"]
+        if course_id is not None:
+            principal_for_user(user_id=request.user.pk, course_id=course_id)  # member or 403
+        job = jobs.job_submit(user=request.user, **data.validated_data)
+        location = reverse("gateway_job", args=[job.pk])
+        return Response(JobOutput(job).data, status=202, headers={"Location": location})
+
+
+class JobDetailApi(APIView):
+    """``GET /api/jobs/<id>/``: progress; results once finished. Only its creator sees it."""
+
+    def get(self, request: Request, job_id: int) -> Response:
+        job = get_object_or_404(Job, pk=job_id, created_by=request.user)
+        answer = dict(JobOutput(job).data)
+        if job.is_finished:
+            answer["results"] = job.results
+        return Response(answer)
