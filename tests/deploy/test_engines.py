@@ -91,7 +91,7 @@ def test_vllm_is_available_only_where_it_is_installed(monkeypatch: pytest.Monkey
 
 
 def test_llamacpp_serves_the_gguf_under_its_alias_with_this_python(gguf: Path) -> None:
-    engine = LlamaCppEngine(model_path=gguf, served_model_name="smol", n_ctx=4096)
+    engine = LlamaCppEngine(model_path=gguf, served_model_name="smol", n_ctx=4096, threads=3)
 
     argv = engine.command(port=8002)
 
@@ -101,7 +101,8 @@ def test_llamacpp_serves_the_gguf_under_its_alias_with_this_python(gguf: Path) -
     assert argv[argv.index("--port") + 1] == "8002"
     assert argv[argv.index("--model_alias") + 1] == "smol"
     assert argv[argv.index("--n_ctx") + 1] == "4096"
-    assert "--n_threads" not in argv
+    assert argv[argv.index("--n_threads") + 1] == "3"
+    assert argv[argv.index("--n_threads_batch") + 1] == "3"
 
 
 def test_llamacpp_queues_requests_instead_of_cutting_off_the_stream(gguf: Path) -> None:
