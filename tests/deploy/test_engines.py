@@ -211,8 +211,9 @@ def test_simulator_command_follows_its_cli_contract() -> None:
 def test_each_engine_names_the_path_that_answers_once_it_can_serve() -> None:
     assert VllmEngine(model="m", served_model_name="m").health_path == "/health"
     assert SimulatorEngine().health_path == "/health"
-    # llama_cpp.server has no /health; it loads the model before it listens.
-    assert LlamaCppEngine().health_path == "/v1/models"
+    # llama_cpp.server has no /health and loads the model before it listens; /v1/models
+    # would wait for the generation in progress.
+    assert LlamaCppEngine().health_path == "/openapi.json"
 
 
 def test_small_model_path_finds_the_gguf_in_the_installed_file_list(

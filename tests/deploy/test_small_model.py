@@ -45,7 +45,7 @@ def client(small_model: LocalEngineProcess) -> OpenAI:
 def test_the_small_model_lists_itself_under_its_served_name(
     small_model: LocalEngineProcess,
 ) -> None:
-    response = httpx.get(small_model.health_url, timeout=10)
+    response = httpx.get(f"{small_model.openai_base_url}/models", timeout=10)
 
     assert response.status_code == 200
     assert [m["id"] for m in response.json()["data"]] == [ENGINE.served_model_name]
