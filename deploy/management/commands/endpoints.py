@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from deploy import selectors, services
-from deploy.health import health_read
+from deploy import selectors, services, vllm_client
+from deploy.health import EndpointHealth, health_read, poll_and_store
 from deploy.models import Endpoint
+from deploy.selectors import EndpointRoute
+
+
+async def _poll_now(endpoints: list[Endpoint]) -> list[EndpointHealth]:
+    routes = [EndpointRoute(id=e.id, base_url=e.base_url, token=e.token) for e in endpoints]
+    try:
+        return await poll_and_store(routes)
+    finally:
+        await vllm_client.close_session()
 
 
 class Command(BaseCommand):
@@ -48,7 +59,10 @@ class Command(BaseCommand):
 
     def _list(self, options: dict[str, Any]) -> None:
         endpoints = list(selectors.endpoint_list())
-        health = health_read([e.id for e in endpoints])
+        if settings.REDIS_URL:
+            health = health_read([e.id for e in endpoints])
+        else:  # no shared cache: the web process's snapshots are out of reach, poll now
+            health = {s.endpoint_id: s for s in asyncio.run(_poll_now(endpoints))}
         self.stdout.write(
             f"{'ID':>4}  {'MODEL':<20} {'STATE':<9} {'HEALTH':<9} {'RUN':>5} {'WAIT':>5} "
             f"{'KV%':>5} {'W':>3}  URL"
