@@ -177,9 +177,7 @@ def wait_until_healthy(
                     return time.monotonic() - started
                 last = f"HTTP {response.status_code}"
             if time.monotonic() >= deadline:
-                raise _start_error(
-                    running, f"not healthy after {timeout:g} s (last probe: {last})"
-                )
+                raise _start_error(running, f"not healthy after {timeout:g} s (last probe: {last})")
             time.sleep(interval)
 
 
