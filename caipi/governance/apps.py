@@ -7,6 +7,9 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance: keys, quotas, usage, privacy"
 
     def ready(self) -> None:
+        from caipi.core.permissions import register_model_policy
         from caipi.governance import invalidation
+        from caipi.governance.principal import user_may_use_model
 
         invalidation.connect()
+        register_model_policy(user_may_use_model)

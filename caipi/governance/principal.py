@@ -152,3 +152,12 @@ def principal_caches_clear() -> None:
     """Drop this process's cached principals and model access (tests, admin actions)."""
     _PRINCIPALS.clear()
     MODEL_ACCESS.clear()
+
+
+def user_may_use_model(user: User, model_name: str, course_id: int | None) -> bool:
+    """The model policy behind ``core.permissions`` (``model.use``) for a signed-in user."""
+    try:
+        principal = principal_for_user(user_id=user.pk, course_id=course_id)
+    except (NotAuthenticated, PermissionDenied):
+        return False
+    return principal_may_use_model(principal, model_name)
