@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import socket
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ CONTENT_MARK = b'"delta":{"content"'
 class StreamResult:
     """Timings of one streamed request, in seconds."""
 
+    headers: float
     ttft: float
     tpot: float | None
     tokens: int
@@ -61,6 +61,8 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, tokens: int) -> 
     first = last = 0.0
     count = 0
     async with session.post(url, json=payload) as response:
+        # The simulator sends headers on arrival, so this is connect + send + accept time.
+        headers = time.perf_counter() - started
         response.raise_for_status()
         async for data in response.content.iter_any():
             now = time.perf_counter()
@@ -71,7 +73,7 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, tokens: int) -> 
                 last = now
                 count += seen
     tpot = (last - first) / (count - 1) if count > 1 else None
-    return StreamResult(ttft=first - started, tpot=tpot, tokens=count)
+    return StreamResult(headers=headers, ttft=first - started, tpot=tpot, tokens=count)
 
 
 async def _run_streams(url: str, streams: int, tokens: int, rounds: int) -> WorkerReport:
@@ -104,11 +106,16 @@ def _worker(args: tuple[str, int, int, int]) -> WorkerReport:
     return report
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of ``pid`` (Linux).
+
+    The second figure tells a slow simulator apart from a starved one: on a shared
+    machine a process can fall behind while using little CPU because it is not
+    scheduled.
+    """
+    with open(f"/proc/{pid}/schedstat") as stat:
+        on_cpu, waiting, _ = stat.read().split()
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
 SERVER_SERIES = {
@@ -184,7 +191,7 @@ def _measure(args: argparse.Namespace, base: str, pid: int | None) -> dict[str, 
     url = f"{base}/v1/chat/completions"
     procs = max(1, args.client_procs)
     shares = [args.streams // procs + (i < args.streams % procs) for i in range(procs)]
-    cpu_before = _cpu_seconds(pid) if pid else 0.0
+    cpu_before = _cpu_seconds(pid) if pid else (0.0, 0.0)
     scraped = _scrape(base)
     wall_started = time.perf_counter()
     jobs = [(url, share, args.tokens, args.rounds) for share in shares if share]
@@ -200,12 +207,23 @@ def _measure(args: argparse.Namespace, base: str, pid: int | None) -> dict[str, 
         "completed": len(results),
         "errors": sum(len(report.errors) for report in reports),
         "short_streams": sum(result.tokens != args.tokens for result in results),
+        "headers": _percentiles([result.headers for result in results]),
         "ttft": _percentiles([result.ttft for result in results]),
         "tpot": _percentiles([result.tpot for result in results if result.tpot is not None]),
         "wall_seconds": round(wall, 2),
-        "simulator_cpu_seconds": round(_cpu_seconds(pid) - cpu_before, 2) if pid else None,
+        **_simulator_cpu(pid, cpu_before),
         "client_cpu_seconds": round(sum(report.cpu_seconds for report in reports), 2),
         **server,
+    }
+
+
+def _simulator_cpu(pid: int | None, before: tuple[float, float]) -> dict[str, float | None]:
+    if not pid:
+        return {"simulator_cpu_seconds": None, "simulator_starved_seconds": None}
+    after = _cpu_seconds(pid)
+    return {
+        "simulator_cpu_seconds": round(after[0] - before[0], 2),
+        "simulator_starved_seconds": round(after[1] - before[1], 2),
     }
 
 
@@ -218,6 +236,7 @@ def _report(args: argparse.Namespace, numbers: dict[str, object]) -> None:
     print(f"{args.streams} concurrent streams x {args.rounds} rounds, {args.tokens} tokens each")
     print(f"completed {numbers['completed']}, errors {numbers['errors']}, "
           f"short {numbers['short_streams']}")  # fmt: skip
+    print(f"response headers after {numbers['headers']}")
     print(f"TTFT  configured {args.ttft * 1000:.1f} ms | achieved {numbers['ttft']}")
     print(f"TPOT  configured {args.tpot * 1000:.1f} ms | achieved {numbers['tpot']}")
     print(
@@ -227,6 +246,7 @@ def _report(args: argparse.Namespace, numbers: dict[str, object]) -> None:
     if cpu is not None:
         share = float(str(cpu)) / wall * 100
         print(f"simulator CPU {cpu} s over {wall} s wall = {share:.0f}% of one core")
+        print(f"simulator waited {numbers['simulator_starved_seconds']} s for a free CPU")
     print(f"client CPU {numbers['client_cpu_seconds']} s (all client processes)")
 
 
