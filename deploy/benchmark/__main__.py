@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from deploy.benchmark import caipi_env, litellm_env
@@ -69,6 +70,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ttft", type=float, default=0.05, help="simulator time to first token, s")
     p.add_argument("--tpot", type=float, default=0.1, help="simulator time per token, s")
     p.add_argument("--max-num-seqs", type=int, default=512)
+    p.add_argument(
+        "--stream-tokens",
+        type=int,
+        default=64,
+        help="tokens per streamed answer (concurrency and uneven scenarios)",
+    )
+    p.add_argument("--pause", type=float, default=2.0, help="seconds between runs")
     p.add_argument("--slow-ttft", type=float, default=0.5)
     p.add_argument("--slow-tpot", type=float, default=0.15)
     p.add_argument("--slow-max-num-seqs", type=int, default=8)
@@ -131,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from(args)
     if settings.aux_cpus:
         os.sched_setaffinity(0, set(settings.aux_cpus))
-    plan = QUICK if args.quick else FULL
+    plan = replace(QUICK if args.quick else FULL, stream_tokens=args.stream_tokens)
     stream_s = args.ttft + (plan.stream_tokens - 1) * args.tpot
     models = {"main": "bench-model", "uneven": "bench-uneven"}
     steps = build_steps(plan, args.scenarios, models, stream_s)
@@ -140,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     with ProcessSet() as procs, LoadGenerator(args.generator_procs, settings.aux_cpus) as gen:
         bench = bring_up(settings, procs)
-        runner = Runner(gen, bench.targets, bench.simulators, on_record=log_record)
+        runner = Runner(
+            gen, bench.targets, bench.simulators, on_record=log_record, pause_s=args.pause
+        )
         for step in steps:
             runner.run_step(step)
     write_outputs(settings, plan, args, runner.records, started, write_docs=not args.no_docs)

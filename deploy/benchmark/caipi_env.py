@@ -87,6 +87,12 @@ QuotaLimit.objects.get_or_create(scope="user", metric="requests", window="minute
                                  defaults={{"size": 10**9}})
 """
 
+KEY_SCRIPT = """
+from django.contrib.auth import get_user_model
+from caipi.governance.services import apikey_create
+print(apikey_create(user=get_user_model().objects.get(username={user!r}), actor=None)[1])
+"""
+
 
 def provision(models: Mapping[str, Sequence[str]], env: Mapping[str, str], log_path: Path) -> str:
     """Migrate, create every model and its endpoints, set quotas and mint an API key.
@@ -101,7 +107,13 @@ def provision(models: Mapping[str, Sequence[str]], env: Mapping[str, str], log_p
             engine_url = url.removesuffix("/v1")
             manage(["endpoints", "add", model, engine_url, "--weight", "1"], env, log_path)
     manage(["shell", "-c", QUOTA_SCRIPT.format(user=BENCH_USER)], env, log_path)
-    output = manage(["apikeys", "create", BENCH_USER], env, log_path)
+    try:
+        output = manage(["apikeys", "create", BENCH_USER], env, log_path)
+    except RuntimeError as exc:
+        if "Unknown command" not in str(exc):
+            raise
+        # Until the documented command exists, mint the key with the same service it calls.
+        output = manage(["shell", "-c", KEY_SCRIPT.format(user=BENCH_USER)], env, log_path)
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     if not lines:
         raise RuntimeError("apikeys create printed no key")
@@ -152,3 +164,20 @@ def start_server(
     )
     wait_ready(proc, "/v1/models", 90, token=api_key)
     return proc
+
+
+def start_celery(
+    procs: ProcessSet, env: Mapping[str, str], run_dir: Path, cpus: Sequence[int]
+) -> Managed:
+    """Start a Celery worker with embedded beat: with a broker, beat polls endpoint health.
+
+    (Without a broker the web process polls by itself and no worker is needed.)
+    """
+    command = [
+        sys.executable, "-m", "celery", "-A", "caipi", "worker", "--beat",
+        "--pool", "solo", "--concurrency", "1", "--loglevel", "warning",
+        "--schedule", str(run_dir / "celerybeat-schedule"),
+    ]  # fmt: skip
+    return procs.add(
+        start("celery", command, port=0, run_dir=run_dir, cpus=cpus, env=env, cwd=REPO)
+    )

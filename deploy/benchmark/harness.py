@@ -91,6 +91,8 @@ def _caipi_targets(settings: Settings, bench: Bench, procs: ProcessSet) -> list[
     data_dir.mkdir(parents=True, exist_ok=True)
     env = caipi_env.caipi_env(data_dir, settings.database_url, settings.redis_url)
     key = caipi_env.provision(bench.models(), env, settings.run_dir / "caipi-setup.log")
+    if settings.redis_url:
+        caipi_env.start_celery(procs, env, settings.run_dir, settings.sut_cpus)
     targets = []
     for server in settings.servers:
         proc = caipi_env.start_server(

@@ -131,13 +131,14 @@ async def _worker(
     warm = request_body(replace(spec, stream=False), max_tokens=1)
     await one_request(session, spec.urls[next(rr) % len(spec.urls)], warm, head, False)
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    stop_at = start_at + spec.soft_limit_s
-    if spec.duration_s:
-        stop_at = min(stop_at, time.time() + spec.duration_s)
+    # A slow target may still be answering warm-ups at start_at: every worker measures at
+    # least one request, and its time limits count from when it really began.
+    began = time.time()
+    stop_at = began + min(spec.soft_limit_s, spec.duration_s or math.inf)
     limit = spec.max_requests_per_worker if spec.duration_s else spec.requests_per_worker
-    samples = []
+    samples: list[Sample] = []
     for _ in range(limit):
-        if time.time() >= stop_at:
+        if samples and time.time() >= stop_at:
             break
         url = spec.urls[next(rr) % len(spec.urls)]
         samples.append(await one_request(session, url, body, head, spec.stream))

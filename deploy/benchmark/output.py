@@ -75,7 +75,9 @@ def conditions(
                  f"time; no new request after {plan.soft_limit_s:.0f} s per run"),
         "CAIPI": (f"commit {_git_commit()}, one worker per server, auth + quotas on, "
                   f"database {'DATABASE_URL' if settings.database_url else 'SQLite'}, "
-                  f"Redis {'yes' if settings.redis_url else 'no'}"),
+                  + ("Redis yes (+ one Celery worker with beat polling endpoint health, on the "
+                     "server CPU, not counted in CPU/1k)" if settings.redis_url else
+                     "Redis no (the web process polls health itself)")),
         "LiteLLM": (f"{litellm_env.pinned_version()} (hashed pins), one worker, "
                     f"routing {settings.litellm_routing}, master key, no database"),
         "versions": (f"Python {platform.python_version()}, Django {_version('Django')}, "

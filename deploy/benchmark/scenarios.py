@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -95,12 +96,12 @@ class Plan:
     uneven_rounds: int
     repeats: int
     soft_limit_s: float
-    stream_tokens: int = 16
-    single_tokens: int = 8
+    stream_tokens: int = 64
+    single_tokens: int = 4
 
 
-QUICK = Plan(10, 3, (10, 100, 1000), 2, 1, 100, 5.0, 48, 4, 1, 15.0)
-FULL = Plan(50, 6, (10, 100, 500, 1000), 5, 2, 100, 15.0, 48, 12, 2, 60.0)
+QUICK = Plan(10, 3, (10, 100, 1000), 1, 1, 100, 5.0, 48, 2, 1, 15.0)
+FULL = Plan(25, 4, (10, 100, 500, 1000), 3, 2, 100, 15.0, 48, 6, 2, 60.0)
 
 
 def build_steps(
@@ -172,11 +173,14 @@ class Runner:
     simulators: Sequence[Managed]
     records: list[RunRecord] = field(default_factory=list)
     on_record: Callable[[RunRecord], None] | None = None
+    pause_s: float = 2.0
 
     def run_step(self, step: Step) -> None:
         """Run one step: every repeat visits every target, in rotating order."""
         for repeat in range(step.repeats):
             for target in rotated(self.targets, repeat):
+                # Let the previous target finish its after-work (usage writes, closes).
+                time.sleep(self.pause_s)
                 record = self._run_once(step, target, repeat)
                 self.records.append(record)
                 if self.on_record:
