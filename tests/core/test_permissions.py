@@ -42,6 +42,12 @@ MATRIX = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:
+    """The personas have passwords; hashing them properly takes seconds per test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 class _Item:
     """A template or document: anything with a ``course_id``."""
 

@@ -24,6 +24,7 @@ def _clear() -> None:
 @pytest.fixture(autouse=True)
 def _clean_governance(settings) -> Iterator[None]:
     settings.GOVERNANCE_USAGE_FLUSH_SECONDS = 0
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REDIS_URL = None
     _clear()
     yield
