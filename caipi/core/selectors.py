@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from caipi.core.models import Course, Membership, User
@@ -22,7 +23,7 @@ def membership_get(*, user: User, course: Course) -> Membership | None:
 
 
 def home_overview(*, user: Any) -> dict[str, Any]:
-    """What the home page shows: the visitor's courses when signed in."""
-    if not user.is_authenticated:
-        return {"courses": []}
-    return {"courses": list(course_list_for_user(user=user))}
+    """What the home page shows: the visitor's courses when signed in, and whether the
+    built-in LTI test platform is there to try CAIPI as a student or lecturer."""
+    courses = list(course_list_for_user(user=user)) if user.is_authenticated else []
+    return {"courses": courses, "dev_platform": settings.LTI_DEV_PLATFORM}

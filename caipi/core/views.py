@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from caipi.core import metrics, selectors
 from caipi.core.models import Course
+from caipi.core.permissions import Action, can
 from caipi.core.readiness import readiness_probes
 
 
@@ -52,5 +53,11 @@ def course_home(request: HttpRequest, course_id: int) -> HttpResponse:
     membership = selectors.membership_get(user=request.user, course=course)
     if membership is None and not request.user.is_site_admin:
         raise PermissionDenied("You are not a member of this course.")
-    context = {"course": course, "membership": membership}
+    context = {
+        "course": course,
+        "membership": membership,
+        "may_use_assistant": can(request.user, Action.COURSE_USE_ASSISTANT, course),
+        "may_view_usage": can(request.user, Action.COURSE_VIEW_USAGE, course),
+        "may_manage_settings": can(request.user, Action.COURSE_MANAGE_SETTINGS, course),
+    }
     return render(request, "core/course_home.html", context)

@@ -21,8 +21,12 @@ from deploy import engines
 logger = logging.getLogger(__name__)
 
 # The default native build of llama.cpp crashes on this kind of CPU at the first multi-token
-# prompt; a portable build answers in under a second.
-MODEL_BUILD_ENV = {"CMAKE_ARGS": "-DGGML_NATIVE=OFF", "FORCE_CMAKE": "1"}
+# prompt; a portable build answers in under a second. pip's wheel cache ignores CMAKE_ARGS,
+# so the portable wheel is cached in a folder of its own, never mixed with a native one.
+MODEL_BUILD_ENV = {
+    "CMAKE_ARGS": "-DGGML_NATIVE=OFF",
+    "PIP_CACHE_DIR": str(Path.home() / ".cache" / "pip-ggml-native-off"),
+}
 
 
 def install_small_model(*, log_path: Path, say: Callable[[str], None]) -> bool:

@@ -6,6 +6,12 @@ from django.core.exceptions import ImproperlyConfigured
 from caipi import env
 
 
+@pytest.fixture(autouse=True)
+def _own_registry(monkeypatch):
+    # These tests read made-up variables; keep them out of the documented registry.
+    monkeypatch.setattr(env, "VARIABLES", {})
+
+
 def test_an_unset_variable_takes_its_default(monkeypatch):
     monkeypatch.delenv("CAIPI_TEST_NUMBER", raising=False)
     assert env.env_int("CAIPI_TEST_NUMBER", 7, "a number") == 7

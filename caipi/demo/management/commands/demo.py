@@ -81,7 +81,7 @@ class Command(BaseCommand):
         )
         url = f"http://{options['host']}:{options['port']}"
         env = {"CAIPI_DEV_PLATFORM": "1", "SITE_URL": url}
-        self._setup_dev_platform(env)
+        self._setup_dev_platform(url, site.course.pk)
         if settings.CELERY_BROKER_URL:
             children["celery"] = processes.start_celery_worker(log_dir=log_dir)
         web = processes.start_web_server(
@@ -100,15 +100,16 @@ class Command(BaseCommand):
             self._say(f"the {exited} process stopped; see {log_dir}")
         self._say("stopping")
 
-    def _setup_dev_platform(self, env: dict[str, str]) -> None:
-        from django.core.management import get_commands
-
-        if "lti_devplatform" in get_commands():
-            call_command("lti_devplatform", "setup", site_url=env["SITE_URL"])
+    def _setup_dev_platform(self, url: str, course_id: int) -> None:
+        # The dev platform's issuer and URLs derive from SITE_URL: make this process agree
+        # with the web server it is about to start (which gets SITE_URL from its environment).
+        settings.SITE_URL = url
+        call_command("lti_devplatform", "setup", course=course_id, verbosity=0)
 
     def _banner(self, url: str, site: services.DemoSite, model: str, kind: str, logs: Any) -> None:
         self.stdout.write(
             f"\n  CAIPI is running: open {url}/\n"
+            f"  try it as a student or lecturer (real LTI launches): {url}/lti/dev/\n"
             f"  model: {model} ({kind} engine)\n"
             f"  admin pages: {url}/admin/  user {site.admin_username}, "
             f"password {site.admin_password}\n"
