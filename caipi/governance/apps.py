@@ -8,8 +8,9 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from caipi.core.permissions import register_model_policy
-        from caipi.governance import invalidation
+        from caipi.governance import invalidation, redaction
         from caipi.governance.principal import user_may_use_model
 
         invalidation.connect()
+        redaction.install()
         register_model_policy(user_may_use_model)

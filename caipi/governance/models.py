@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from caipi.core.models import Course, CourseRole, SiteRole
+from caipi.core.models import Course, CourseRole, SiteRole, User
 
 
 class GovernedRole(models.TextChoices):
@@ -299,3 +299,12 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target_repr}"
+
+
+class DataSubject(User):
+    """A user seen as the subject of data requests (export, deletion) in the admin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "data request (user)"
+        verbose_name_plural = "data requests (users)"

@@ -294,3 +294,16 @@ def quota_settle_sync(
 def quota_release_sync(reservation: Reservation) -> None:
     """Sync twin of ``quota_release``."""
     _apply_sync(reservation, _deltas(reservation, None, None))
+
+
+def quota_used_sync(counters: tuple[Counter, ...]) -> list[int]:
+    """What each counter has used in its current window; ``Unavailable`` if Redis is down."""
+    keys = [counter.key for counter in counters]
+    if not keys:
+        return []
+    if not redis_configured():
+        return quota_memory.used(keys)
+    try:
+        return [int(value or 0) for value in sync_redis().mget(keys)]
+    except redis.RedisError as exc:
+        raise Unavailable(UNAVAILABLE, extra={"retry_after": 5}) from exc

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from caipi.core.errors import PermissionDenied
-from caipi.core.models import SiteRole, User
+from caipi.core.models import Course, SiteRole, User
+from caipi.core.permissions import Action, require
 from caipi.governance.apikeys import apikey_generate, apikey_hash
 from caipi.governance.audit import audit_record, audit_snapshot
-from caipi.governance.models import ApiKey, PolicyAcceptance, PolicyVersion
+from caipi.governance.models import (
+    ApiKey,
+    AuditEntry,
+    Conversation,
+    CourseSettings,
+    LimitScope,
+    ManagedBy,
+    PolicyAcceptance,
+    PolicyVersion,
+    QuotaLimit,
+    UsageRecord,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +131,117 @@ def policy_publish(*, text: str, actor: User) -> PolicyVersion:
             actor=actor, action="policy.publish", target=policy, after={"version": policy.version}
         )
     return policy
+
+
+class AboveCeiling(PermissionDenied):
+    """A course budget above what the administrator allows for that course."""
+
+    code = "above_ceiling"
+
+
+def course_budget_ceiling(*, course: Course, scope: str, metric: str, window: str) -> int | None:
+    """The smallest admin limit for this course (or every course) of this kind; None if none."""
+    sizes = QuotaLimit.objects.filter(
+        Q(course=course) | Q(course__isnull=True),
+        scope=scope,
+        metric=metric,
+        window=window,
+        managed_by=ManagedBy.ADMIN,
+    ).values_list("size", flat=True)
+    return min(sizes, default=None)
+
+
+@transaction.atomic
+def course_budget_set(
+    *, actor: User, course: Course, scope: str, metric: str, window: str, size: int
+) -> QuotaLimit:
+    """Set the course staff's budget for ``course`` (scope ``course`` or ``course_member``).
+
+    Raises ``PermissionDenied`` unless ``actor`` may set the course's budget (instructors,
+    admins), and ``AboveCeiling`` when ``size`` exceeds the admin's limit of that kind.
+    Budgets only ever restrict: every applicable limit is enforced.
+    """
+    require(actor, Action.COURSE_SET_BUDGET, course)
+    if scope not in (LimitScope.COURSE, LimitScope.COURSE_MEMBER):
+        raise PermissionDenied("A course budget is for the course or for each of its members.")
+    ceiling = course_budget_ceiling(course=course, scope=scope, metric=metric, window=window)
+    if ceiling is not None and size > ceiling and not actor.is_site_admin:
+        raise AboveCeiling(
+            f"The administrator allows at most {ceiling} here.", extra={"ceiling": ceiling}
+        )
+    limit = QuotaLimit.objects.filter(
+        course=course, scope=scope, metric=metric, window=window, managed_by=ManagedBy.COURSE
+    ).first()
+    before = audit_snapshot(limit) if limit else None
+    if limit is None:
+        limit = QuotaLimit(
+            course=course, scope=scope, metric=metric, window=window, managed_by=ManagedBy.COURSE
+        )
+    limit.size = size
+    limit.save()
+    audit_record(
+        actor=actor,
+        action="quota.course_budget",
+        target=limit,
+        before=before,
+        after=audit_snapshot(limit),
+    )
+    return limit
+
+
+@transaction.atomic
+def course_settings_update(*, actor: User, course: Course, **changes: Any) -> CourseSettings:
+    """Change ``keep_conversations``, ``retention_days`` or ``exempt_roles`` of a course.
+
+    Raises ``PermissionDenied`` unless ``actor`` may manage the course's settings.
+    """
+    require(actor, Action.COURSE_MANAGE_SETTINGS, course)
+    allowed = {"keep_conversations", "retention_days", "exempt_roles"}
+    settings_row, _ = CourseSettings.objects.select_for_update().get_or_create(course=course)
+    before = audit_snapshot(settings_row)
+    for name, value in changes.items():
+        if name in allowed and value is not None:
+            setattr(settings_row, name, value)
+    settings_row.save()
+    audit_record(
+        actor=actor,
+        action="course.settings",
+        target=settings_row,
+        before=before,
+        after=audit_snapshot(settings_row),
+    )
+    return settings_row
+
+
+def conversations_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete kept conversations older than their course's retention; returns how many."""
+    now = now or timezone.now()
+    deleted = 0
+    keep = dict(
+        CourseSettings.objects.filter(keep_conversations=True).values_list(
+            "course_id", "retention_days"
+        )
+    )
+    for course_id, days in keep.items():
+        stale = Conversation.objects.filter(
+            course_id=course_id, updated_at__lt=now - timedelta(days=days)
+        )
+        deleted += stale.delete()[1].get("governance.Conversation", 0)
+    # A course that turned history off keeps nothing.
+    rest = Conversation.objects.exclude(course_id__in=list(keep))
+    deleted += rest.delete()[1].get("governance.Conversation", 0)
+    logger.info("purged %d expired conversations", deleted)
+    return deleted
+
+
+@transaction.atomic
+def userdata_delete(*, user: User, actor: User | None) -> None:
+    """Delete everything held about ``user``: account, keys, memberships, conversations,
+    policy acceptances. Usage records stay for the accounting, without the user; audit
+    entries keep the change but no longer the name.
+    """
+    user_id = user.pk
+    AuditEntry.objects.filter(actor=user).update(actor_name="deleted user")
+    UsageRecord.objects.filter(user=user).update(user=None, key_id=None)
+    user.delete()
+    audit_record(actor=actor, action="userdata.delete", target=f"user #{user_id}")

@@ -1,0 +1,143 @@
+"""HTML pages: usage with charts (site and course), CSV export, own API keys, usage policy."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from caipi.core.errors import ApplicationError
+from caipi.core.models import Course
+from caipi.core.permissions import Action, can
+from caipi.governance import selectors, services
+from caipi.governance.models import ApiKey
+from caipi.governance.policy import policy_required
+
+logger = logging.getLogger(__name__)
+
+CSV_COLUMNS = (
+    "created_at", "user_id", "course_id", "role", "model", "endpoint_id", "template_version_id",
+    "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "outcome",
+)  # fmt: skip
+
+
+def _days(request: HttpRequest) -> int:
+    days = request.GET.get("days", "30")
+    return min(max(int(days), 1), 366) if days.isdigit() else 30
+
+
+def _usage_context(records, days: int, groupings: tuple[str, ...]) -> dict:
+    context = {"days": days, "calls": records.count()}
+    for by in groupings:
+        context[f"by_{by}"] = selectors.usage_grouped(records=records, by=by)
+    return context
+
+
+@login_required
+@policy_required
+def usage_site(request: HttpRequest) -> HttpResponse:
+    """Site usage for admins: per day, model, course and role."""
+    if not can(request.user, Action.SITE_ADMIN):
+        raise DjangoPermissionDenied("Only administrators see the whole site's usage.")
+    days = _days(request)
+    records = selectors.usage_records(since=timezone.now() - timedelta(days=days))
+    context = _usage_context(records, days, ("day", "model", "course", "role"))
+    return render(request, "governance/usage.html", context | {"scope_title": "All courses"})
+
+
+@login_required
+@policy_required
+def usage_course(request: HttpRequest, course_id: int) -> HttpResponse:
+    """One course's usage for its staff (and admins): per day, model and role."""
+    course = get_object_or_404(Course, pk=course_id)
+    if not can(request.user, Action.COURSE_VIEW_USAGE, course):
+        raise DjangoPermissionDenied("Only the course's staff see its usage.")
+    days = _days(request)
+    courses = Course.objects.filter(pk=course.pk)
+    records = selectors.usage_records(since=timezone.now() - timedelta(days=days), courses=courses)
+    context = _usage_context(records, days, ("day", "model", "role"))
+    return render(
+        request, "governance/usage.html", context | {"course": course, "scope_title": str(course)}
+    )
+
+
+@login_required
+@policy_required
+def usage_export_csv(request: HttpRequest) -> HttpResponse:
+    """Usage records as CSV: the whole site for admins, ``?course=<id>`` for its staff."""
+    course_id = request.GET.get("course", "")
+    courses = None
+    if course_id.isdigit():
+        course = get_object_or_404(Course, pk=int(course_id))
+        if not can(request.user, Action.COURSE_VIEW_USAGE, course):
+            raise DjangoPermissionDenied("Only the course's staff export its usage.")
+        courses = Course.objects.filter(pk=course.pk)
+    elif not can(request.user, Action.SITE_ADMIN):
+        raise DjangoPermissionDenied("Only administrators export the whole site's usage.")
+    records = selectors.usage_records(
+        since=timezone.now() - timedelta(days=_days(request)), courses=courses
+    )
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="caipi-usage.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_COLUMNS)
+    for row in records.order_by("created_at").values_list(*CSV_COLUMNS).iterator():
+        writer.writerow(row)
+    return response
+
+
+@login_required
+@policy_required
+@require_http_methods(["GET", "POST"])
+def keys_page(request: HttpRequest) -> HttpResponse:
+    """The user's API keys: create (the key is shown once, on this answer) and revoke."""
+    new_key = None
+    if request.method == "POST":
+        try:
+            if "revoke" in request.POST:
+                key = get_object_or_404(ApiKey, pk=request.POST["revoke"], user=request.user)
+                services.apikey_revoke(key=key, actor=request.user)
+                messages.info(request, f"Key caipi-{key.prefix}-… revoked.")
+            else:
+                days = request.POST.get("expires_days", "")
+                _, new_key = services.apikey_create(
+                    user=request.user,
+                    actor=request.user,
+                    name=request.POST.get("name", ""),
+                    expires_days=int(days) if days.isdigit() else None,
+                )
+        except ApplicationError as error:
+            messages.error(request, error.message)
+    context = {
+        "keys": selectors.apikey_list(user=request.user),
+        "new_key": new_key,
+        "may_create": services.apikey_may_self_create(user=request.user),
+    }
+    return render(request, "governance/keys.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy_page(request: HttpRequest) -> HttpResponse:
+    """Show the current usage policy; accepting it returns to where the user was going."""
+    next_url = request.POST.get("next") or request.GET.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = "/"
+    if request.method == "POST":
+        services.policy_accept(user=request.user, channel="web")
+        return redirect(next_url)
+    context = {
+        "policy": services.policy_current(),
+        "accepted": selectors.policy_accepted(user=request.user),
+        "next": next_url,
+    }
+    return render(request, "governance/policy.html", context)
