@@ -72,7 +72,7 @@ def column_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "
     if not rows:
         return format_html('<p class="muted chart-empty">{}: no usage yet.</p>', title)
     top = _scale([value for _, value in rows])
-    step = (WIDTH - 20) / len(rows)
+    step = min((WIDTH - 20) / len(rows), 48)
     base = 30 + COLUMN_AREA
     columns = format_html_join(
         "",

@@ -79,7 +79,7 @@ def usage_grouped(*, records: QuerySet[UsageRecord], by: str) -> list[dict[str, 
         )
         .order_by(field if by == "day" else "-calls")
     )
-    return [
+    result = [
         {
             "label": _label(row[field], by),
             "calls": row["calls"],
@@ -89,6 +89,7 @@ def usage_grouped(*, records: QuerySet[UsageRecord], by: str) -> list[dict[str, 
         }
         for row in rows
     ]
+    return result if by == "day" else sorted(result, key=lambda row: -row["tokens"])
 
 
 def _label(value: Any, by: str) -> str:

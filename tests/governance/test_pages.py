@@ -1,0 +1,86 @@
+"""Usage pages, CSV export, keys page and policy page: who may see what."""
+
+from __future__ import annotations
+
+import pytest
+
+from caipi.governance.models import PolicyAcceptance, PolicyVersion
+from caipi.governance.usage import usage_flush, usage_record
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def some_usage(student, lecturer, course, other_course, outsider):
+    for model, tokens in (("llama-8b", 300), ("qwen-32b", 900)):
+        usage_record(
+            user_id=student.pk,
+            course_id=course.pk,
+            model=model,
+            prompt_tokens=tokens,
+            completion_tokens=50,
+        )
+    usage_record(
+        user_id=outsider.pk,
+        course_id=other_course.pk,
+        model="llama-8b",
+        prompt_tokens=10,
+        completion_tokens=5,
+    )
+    usage_flush()
+
+
+def test_admins_see_site_usage_with_charts(client, admin, some_usage):
+    client.force_login(admin)
+    page = client.get("/usage/").content.decode()
+    assert page.count("<svg") == 4
+    assert 'data-label="qwen-32b" data-value="950.0"' in page
+    assert 'data-label="HIST200"' in page and 'data-label="learner"' in page
+
+
+def test_lecturers_see_their_course_only(client, lecturer, course, other_course, some_usage):
+    client.force_login(lecturer)
+    page = client.get(f"/courses/{course.pk}/usage/").content.decode()
+    assert 'data-label="qwen-32b"' in page and "HIST200" not in page
+    assert client.get(f"/courses/{other_course.pk}/usage/").status_code == 403
+    assert client.get("/usage/").status_code == 403
+
+
+def test_students_see_no_usage_pages(client, student, course, some_usage):
+    client.force_login(student)
+    assert client.get(f"/courses/{course.pk}/usage/").status_code == 403
+    assert client.get(f"/usage/export.csv?course={course.pk}").status_code == 403
+
+
+def test_csv_export_holds_the_courses_records_and_no_text(client, lecturer, course, some_usage):
+    client.force_login(lecturer)
+    answer = client.get(f"/usage/export.csv?course={course.pk}")
+    lines = answer.content.decode().strip().splitlines()
+    assert answer["Content-Type"] == "text/csv" and len(lines) == 3
+    assert lines[0].startswith("created_at,user_id,course_id,role,model")
+    assert client.get("/usage/export.csv").status_code == 403
+
+
+def test_the_keys_page_shows_a_new_key_once(client, settings, student):
+    settings.GOVERNANCE_KEY_SELF_SERVICE_ROLES = ["member"]
+    client.force_login(student)
+    page = client.post("/keys/", {"name": "laptop"}).content.decode()
+    assert 'id="new-key">caipi-' in page
+    assert 'id="new-key"' not in client.get("/keys/").content.decode()
+
+
+def test_pages_send_users_to_the_policy_first_and_back(client, admin, lecturer, course):
+    PolicyVersion.objects.create(version=1, text="Be kind.", published_by=admin)
+    client.force_login(lecturer)
+    answer = client.get(f"/courses/{course.pk}/usage/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/policy/?next=")
+    accepted = client.post("/policy/", {"next": f"/courses/{course.pk}/usage/"})
+    assert accepted["Location"] == f"/courses/{course.pk}/usage/"
+    assert PolicyAcceptance.objects.filter(user=lecturer, policy__version=1).exists()
+    assert client.get(f"/courses/{course.pk}/usage/").status_code == 200
+
+
+def test_the_policy_page_never_redirects_off_site(client, admin, lecturer):
+    PolicyVersion.objects.create(version=1, text="x", published_by=admin)
+    client.force_login(lecturer)
+    assert client.post("/policy/", {"next": "https://evil.example/"})["Location"] == "/"
