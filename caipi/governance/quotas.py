@@ -20,13 +20,16 @@ Without ``REDIS_URL`` (embedded demo) the counters live in this process
 from __future__ import annotations
 
 import calendar
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 from caipi.core.errors import RateLimited, Unavailable
 from caipi.governance import quota_memory
@@ -67,6 +70,8 @@ end
 return 1
 """
 
+RESERVE_SHA = hashlib.sha1(RESERVE_LUA.encode()).hexdigest()  # noqa: S324 — Redis names scripts by SHA-1
+SETTLE_SHA = hashlib.sha1(SETTLE_LUA.encode()).hexdigest()  # noqa: S324
 UNAVAILABLE = (
     "Quota service unavailable: Redis cannot be reached, so calls are refused until it is back."
 )
@@ -170,6 +175,23 @@ def _reserve_args(counters: tuple[Counter, ...]) -> tuple[list[str], list[int]]:
     return [counter.key for counter in counters], args
 
 
+async def _script(lua: str, sha: str, keys: list[str], args: list[int]) -> Any:
+    """EVALSHA (the script body is not resent each call), loading it on first use."""
+    client = async_redis()
+    try:
+        return await client.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await client.eval(lua, len(keys), *keys, *args)
+
+
+def _script_sync(lua: str, sha: str, keys: list[str], args: list[int]) -> Any:
+    client = sync_redis()
+    try:
+        return client.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return client.eval(lua, len(keys), *keys, *args)
+
+
 def _unreachable(exc: Exception, reservation: Reservation) -> Reservation:
     if getattr(settings, "GOVERNANCE_QUOTA_FAIL_OPEN", False):
         logger.warning("quota unchecked (fail open): Redis error %s", type(exc).__name__)
@@ -200,7 +222,7 @@ async def quota_reserve(
     else:
         keys, args = _reserve_args(counters)
         try:
-            failed = await async_redis().eval(RESERVE_LUA, len(keys), *keys, *args)
+            failed = await _script(RESERVE_LUA, RESERVE_SHA, keys, args)
         except redis.RedisError as exc:
             return _unreachable(exc, reservation)
     if failed:
@@ -228,7 +250,7 @@ async def _apply(reservation: Reservation, deltas: list[int]) -> None:
         quota_memory.adjust(keys, deltas)
         return
     try:
-        await async_redis().eval(SETTLE_LUA, len(keys), *keys, *deltas)
+        await _script(SETTLE_LUA, SETTLE_SHA, keys, deltas)
     except redis.RedisError as exc:  # the call already ran; the counters keep the reserved cost
         logger.warning("quota settle lost: Redis error %s", type(exc).__name__)
 
@@ -262,7 +284,7 @@ def quota_reserve_sync(
     else:
         keys, args = _reserve_args(counters)
         try:
-            failed = sync_redis().eval(RESERVE_LUA, len(keys), *keys, *args)
+            failed = _script_sync(RESERVE_LUA, RESERVE_SHA, keys, args)
         except redis.RedisError as exc:
             return _unreachable(exc, reservation)
     if failed:
@@ -279,7 +301,7 @@ def _apply_sync(reservation: Reservation, deltas: list[int]) -> None:
         quota_memory.adjust(keys, deltas)
         return
     try:
-        sync_redis().eval(SETTLE_LUA, len(keys), *keys, *deltas)
+        _script_sync(SETTLE_LUA, SETTLE_SHA, keys, deltas)
     except redis.RedisError as exc:
         logger.warning("quota settle lost: Redis error %s", type(exc).__name__)
 
