@@ -67,14 +67,20 @@ def _start_flusher() -> None:
 
 
 def _flush_forever(interval: float) -> None:
+    failing = False
     while True:
         time.sleep(interval)
         try:
             usage_flush()
-        except Exception:  # keep flushing; the records were re-queued
-            logger.exception("usage flush failed; will retry")
-        finally:
+            failing = False
+        except Exception as exc:  # keep flushing; the records were re-queued
+            if not failing:  # once per streak, not once a second
+                logger.warning("usage flush failed (%s); retrying", type(exc).__name__)
+            failing = True
+        try:
             close_old_connections()
+        except Exception:  # e.g. database access blocked in a test run
+            logger.debug("could not close old connections", exc_info=True)
 
 
 def _take(limit: int) -> list[dict[str, Any]]:
