@@ -1,9 +1,9 @@
 """The load generator: closed-loop aiohttp workers, split over pinned processes.
 
-Each worker sends one request at a time, first one unrecorded warm-up (which opens its
-keep-alive connection), then its measured requests. Streams are timed from raw reads
-(``sse.StreamTimer``), never by parsing chunk JSON, so the generator stays cheap. Runs
-with many workers are split across processes of a persistent pool (pinned to the
+Each worker sends one request at a time: at its start time one unrecorded warm-up (which
+opens its keep-alive connection), then its measured requests. Streams are timed from raw
+reads (``sse.StreamTimer``), never by parsing chunk JSON, so the generator stays cheap.
+Runs with many workers are split across processes of a persistent pool (pinned to the
 generator's CPUs) that start together at an agreed wall-clock instant.
 """
 
@@ -129,8 +129,10 @@ async def _worker(
     head = headers(spec)
     body = request_body(spec)
     warm = request_body(replace(spec, stream=False), max_tokens=1)
-    await one_request(session, spec.urls[next(rr) % len(spec.urls)], warm, head, False)
+    # Warm up just before this worker's start, so its keep-alive connection is never idle
+    # long enough for a server's keep-alive timeout (uvicorn: 5 s) to close it under us.
     await asyncio.sleep(max(0.0, start_at - time.time()))
+    await one_request(session, spec.urls[next(rr) % len(spec.urls)], warm, head, False)
     # A slow target may still be answering warm-ups at start_at: every worker measures at
     # least one request, and its time limits count from when it really began.
     began = time.time()
