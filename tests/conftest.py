@@ -51,8 +51,11 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, settings) -> None:
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, settings) -> None:
     settings.CHROMA_PATH = tmp_path_factory.mktemp("chroma")
+    # No background flusher: it would write usage outside the test's transaction. Tests that
+    # check usage records call usage_flush() themselves.
+    settings.GOVERNANCE_USAGE_FLUSH_SECONDS = 0
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core import exceptions as django_exceptions
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -48,13 +50,17 @@ class NotAuthenticated(ApplicationError):
     type = "authentication_error"
 
 
-class PermissionDenied(ApplicationError):
+class PermissionDenied(ApplicationError, django_exceptions.PermissionDenied):
+    """Refused: also Django's PermissionDenied, so HTML views answer with the 403 page."""
+
     status = 403
     code = "permission_denied"
     type = "permission_error"
 
 
-class NotFound(ApplicationError):
+class NotFound(ApplicationError, Http404):
+    """Unknown: also Django's Http404, so HTML views answer with the 404 page."""
+
     status = 404
     code = "not_found"
     type = "not_found_error"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -11,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from caipi.core import metrics, selectors
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can
+from caipi.core.permissions import Action, can, require
 from caipi.core.readiness import readiness_probes
 
 
@@ -50,9 +49,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def course_home(request: HttpRequest, course_id: int) -> HttpResponse:
     """A course's home page, for its members (and site admins)."""
     course = get_object_or_404(Course, pk=course_id)
+    require(request.user, Action.COURSE_VIEW, course)
     membership = selectors.membership_get(user=request.user, course=course)
-    if membership is None and not request.user.is_site_admin:
-        raise PermissionDenied("You are not a member of this course.")
     context = {
         "course": course,
         "membership": membership,

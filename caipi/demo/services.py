@@ -10,11 +10,25 @@ from pathlib import Path
 from django.db import transaction
 
 from caipi.core.models import Course, CourseRole, Membership, SiteRole, User
+from caipi.governance import services as governance_services
+from caipi.governance.models import LimitMetric, LimitScope, LimitWindow, QuotaLimit
 from deploy import services as deploy_services
 from deploy.models import Endpoint, Model
 
 NOTES_DIR = Path(__file__).resolve().parent / "notes"
 DEMO_COURSE = {"label": "ML101", "title": "Introduction to Machine Learning"}
+DEMO_POLICY = """\
+CAIPI demo usage policy
+
+1. Questions you ask are sent only to the university's own servers.
+2. They are not stored unless your course turns on conversation history.
+3. Use the assistant for your studies; each student has a daily token budget.
+"""
+# (scope, role, metric, window, size): what the demo's students may spend.
+DEMO_LIMITS = [
+    (LimitScope.ROLE, CourseRole.LEARNER, LimitMetric.TOKENS, LimitWindow.DAY, 20_000),
+    (LimitScope.ROLE, CourseRole.LEARNER, LimitMetric.REQUESTS, LimitWindow.MINUTE, 10),
+]
 DEMO_PEOPLE = [
     ("ada", "Ada", "Lovelace", CourseRole.INSTRUCTOR),
     ("grace", "Grace", "Hopper", CourseRole.TEACHING_ASSISTANT),
@@ -51,7 +65,18 @@ def demo_seed() -> DemoSite:
     admin.is_staff = admin.is_superuser = True
     admin.site_role = SiteRole.ADMIN
     admin.save()
+    _seed_governance(admin=admin)
     return DemoSite(course=course, admin_username="admin", admin_password=password)
+
+
+def _seed_governance(*, admin: User) -> None:
+    """Students' daily budget and a usage policy each user accepts on first access."""
+    for scope, role, metric, window, size in DEMO_LIMITS:
+        QuotaLimit.objects.get_or_create(
+            scope=scope, role=role, metric=metric, window=window, defaults={"size": size}
+        )
+    if governance_services.policy_current() is None:
+        governance_services.policy_publish(text=DEMO_POLICY, actor=admin)
 
 
 def demo_notes() -> list[Path]:

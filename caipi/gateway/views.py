@@ -10,11 +10,13 @@ from django.views.decorators.http import require_GET
 from caipi.core.models import Course
 from caipi.core.permissions import Action, require
 from caipi.governance.models import CourseSettings
+from caipi.governance.policy import policy_required
 from caipi.governance.principal import user_may_use_model
 from deploy.models import Model, ModelKind
 
 
 @login_required
+@policy_required
 @require_GET
 def assistant(request: HttpRequest, course_id: int) -> HttpResponse:
     """The course assistant page: the chat models this member may use, and their quota."""

@@ -71,3 +71,37 @@ def test_the_demo_admin_pages_are_styled_and_reachable(demo_url):
         assert "Log in" in page.title()
         css = page.request.get(demo_url + "/static/admin/css/base.css")
         assert css.status == 200
+
+
+def test_a_student_launched_from_the_test_lms_asks_the_assistant(demo_url, tmp_path):
+    with chromium_page() as page:
+        page.goto(demo_url + "/lti/dev/")
+        page.click("#open-student")
+        page.wait_for_url(re.compile(r"/courses/\d+/$"))
+        page.get_by_role("link", name="Course assistant").click()
+        if "/policy/" in page.url:  # first access: the usage policy must be accepted
+            page.get_by_role("button", name=re.compile("accept", re.I)).click()
+        page.wait_for_url(re.compile(r"/assistant/$"))
+        page.fill("#prompt", "What is gradient descent?")
+        page.click("button[type=submit]")
+        answer = page.locator(".bubble.assistant")
+        page.wait_for_function(
+            "document.querySelector('.bubble.assistant').textContent.split(' ').length > 5"
+        )
+        page.wait_for_selector("#quota .limit")
+        assert "left" in page.inner_text("#quota")
+        assert answer.inner_text().strip() not in ("", "…")
+        page.screenshot(path=str(tmp_path / "assistant.png"))
+
+
+def test_a_lecturer_launched_from_the_test_lms_sees_course_usage(demo_url):
+    with chromium_page() as page:
+        page.goto(demo_url + "/lti/dev/")
+        page.click("#open-lecturer")
+        page.wait_for_url(re.compile(r"/courses/\d+/$"))
+        assert page.get_by_role("link", name="LMS link and roster").is_visible()
+        page.get_by_role("link", name="Course usage").click()
+        if "/policy/" in page.url:
+            page.get_by_role("button", name=re.compile("accept", re.I)).click()
+        page.wait_for_url(re.compile(r"/usage/"))
+        assert page.locator("svg").count() >= 1

@@ -31,8 +31,12 @@
 
   async function refreshQuota() {
     try {
-      const response = await fetch("/api/quota/me?course_id=" + courseId, { credentials: "same-origin" });
-      if (!response.ok) { quotaBox.textContent = "Quota unavailable."; return; }
+      const response = await fetch("/api/quota/me?course=" + courseId, { credentials: "same-origin" });
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        quotaBox.textContent = (body.error && body.error.message) || "Quota unavailable.";
+        return;
+      }
       const body = await response.json();
       quotaBox.replaceChildren(...(body.limits || []).map(renderLimit));
       if (!(body.limits || []).length) quotaBox.textContent = "No limits apply to you here.";
@@ -49,8 +53,11 @@
     meter.min = 0; meter.max = limit.size; meter.value = used;
     meter.low = limit.size * 0.7; meter.high = limit.size * 0.9; meter.optimum = 0;
     const label = document.createElement("span");
-    label.textContent = limit.name + ": " + Math.max(0, limit.size - limit.used) + " of " + limit.size + " left";
-    row.append(label, meter);
+    label.textContent = limit.limit + ": " + limit.remaining + " of " + limit.size + " left";
+    const resets = document.createElement("small");
+    resets.className = "muted";
+    resets.textContent = "resets " + new Date(limit.resets_at).toLocaleString();
+    row.append(label, meter, resets);
     return row;
   }
 
