@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from deploy.benchmark.report import Row
+from deploy.benchmark.stats import Summary
 
 
 def _series(
@@ -29,6 +33,8 @@ def _concurrency_panel(ax, rows: Sequence[Row], field: str, title: str) -> None:
             if xs:
                 ax.plot(xs, ys, style, label=f"{target} {suffix}")
     ax.set_xscale("log")
+    if field == "ttft":
+        ax.set_yscale("log")  # LiteLLM is orders of magnitude above the rest
     ax.set_xlabel("concurrent streams")
     ax.set_ylabel("ms")
     ax.set_title(title)
@@ -55,7 +61,7 @@ def plot(rows: Sequence[Row], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    _concurrency_panel(axes[0][0], rows, "ttft", "TTFT vs concurrency (ms)")
+    _concurrency_panel(axes[0][0], rows, "ttft", "TTFT vs concurrency (ms, log)")
     _concurrency_panel(axes[0][1], rows, "itl", "inter-chunk latency p50 (ms)")
     _bar_panel(axes[1][0], rows, "throughput", ["throughput_rps"], "non-streaming req/s")
     _bar_panel(axes[1][1], rows, "uneven", ["ttft_p50", "ttft_p99"],
@@ -65,3 +71,17 @@ def plot(rows: Sequence[Row], path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def rows_from_json(path: Path) -> list[Row]:
+    """The pooled rows of a ``results.json`` (to redraw a plot without rerunning)."""
+    fields = {f for f in Summary.__dataclass_fields__}
+    rows = []
+    for item in json.loads(path.read_text())["pooled"]:
+        values = {k: math.nan if v is None else v for k, v in item.items() if k in fields}
+        rows.append(Row(item["scenario"], item["level"], item["target"], Summary(**values)))
+    return rows
+
+
+if __name__ == "__main__":  # python -m deploy.benchmark.plot RESULTS.json OUT.png
+    plot(rows_from_json(Path(sys.argv[1])), Path(sys.argv[2]))

@@ -6,11 +6,13 @@ No servers: the benchmark itself is run by hand (``python -m deploy.benchmark``)
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from deploy.benchmark import bars, litellm_env, report
 from deploy.benchmark.load import LoadSpec, headers, request_body, split
+from deploy.benchmark.plot import rows_from_json
 from deploy.benchmark.scenarios import QUICK, RunRecord, Target, build_steps, rotated
 from deploy.benchmark.sse import StreamTimer, event_data, has_content, split_events
 from deploy.benchmark.stats import Sample, percentile, summarize, with_cpu
@@ -186,3 +188,14 @@ def test_litellm_pin_is_exact_and_not_a_compromised_release() -> None:
     assert tuple(int(part) for part in version.split(".")[:2]) >= (1, 83)
     text = litellm_env.REQUIREMENTS.read_text()
     assert f"litellm=={version}" in text and "--hash=sha256:" in text
+
+
+def test_results_json_round_trips_into_plot_rows(tmp_path: Path) -> None:
+    rows = _rows()
+    path = tmp_path / "results.json"
+    report.write_json(path, [], rows, [], {"date": "today"})
+    again = rows_from_json(path)
+    assert [(r.scenario, r.level, r.target) for r in again] == [
+        (r.scenario, r.level, r.target) for r in rows
+    ]
+    assert math.isnan(again[0].summary.cpu_per_1k)
