@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 import weakref
+from typing import Any
 
 from django.conf import settings
 
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 TICK = 0.25
 VERSION_CHECK_SECONDS = 1.0
+STOP_SECONDS = 2.0
 
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
@@ -55,7 +57,11 @@ async def stop() -> None:
     task = _tasks.pop(asyncio.get_running_loop(), None)
     if task is not None:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # Bounded: a Redis command interrupted by the cancellation can take a while to
+        # give up its connection; shutdown must not wait on it.
+        _, pending = await asyncio.wait({task}, timeout=STOP_SECONDS)
+        if pending:
+            logger.warning("gateway background task did not stop within %ss", STOP_SECONDS)
     await vllm_client.close_session()
 
 
@@ -83,8 +89,18 @@ async def _refresh_forever() -> None:
             await asyncio.sleep(TICK)
     finally:
         if redis is not None:
-            await _guarded(catalog().inflight.forget(redis), "in-flight withdrawal")
-            await redis.aclose()
+            await _withdraw(redis)
+
+
+async def _withdraw(redis: Any) -> None:
+    """Remove this process's in-flight counts; bounded, as it runs while being cancelled."""
+    try:
+        async with asyncio.timeout(2):
+            await catalog().inflight.forget(redis)
+    except Exception:
+        logger.warning("gateway background: could not withdraw in-flight counts", exc_info=True)
+    finally:
+        await redis.aclose()
 
 
 async def _guarded(work: object, what: str) -> None:

@@ -25,6 +25,14 @@ def _usage_flushed(transactional_db):
     usage_flush()
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_here(monkeypatch):
+    """Run Celery tasks in the test even when REDIS_URL makes Redis the broker."""
+    from caipi.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
 def submit(client, user, **body):
     client.force_login(user)
     return client.post("/api/jobs/", body, content_type="application/json")
