@@ -13,8 +13,10 @@ Answers are SSE bytes exactly as on /v1; refusals are JSON in OpenAI's error sha
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import orjson
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -28,8 +30,16 @@ from caipi.core.errors import ApplicationError, NotAuthenticated
 from caipi.gateway import jobs
 from caipi.gateway.models import Job
 from caipi.gateway.relay import relay_chat
+from caipi.gateway.transcript import transcribed
 from caipi.gateway.validation import InvalidRequest, parse_body
+from caipi.governance.conversations import (
+    conversation_append,
+    conversation_open,
+    course_keeps_conversations,
+)
+from caipi.governance.policy import PolicyNotAccepted
 from caipi.governance.principal import aprincipal_for_user, principal_for_user
+from caipi.governance.selectors import policy_accepted
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +66,42 @@ async def chat_api(request: HttpRequest) -> HttpResponse:
             raise InvalidRequest("'course_id' must be the id of your course.", param="course_id")
         conversation = body.pop("conversation_id", None)
         principal = await aprincipal_for_user(user_id=user.pk, course_id=course_id)
+        if not await sync_to_async(policy_accepted)(user=user):
+            raise PolicyNotAccepted("Accept the usage policy first.")
         affinity = f"conversation:{conversation}" if conversation else None
         chunks = await relay_chat(principal, body, affinity_key=affinity)
     except ApplicationError as exc:
         return error_response(exc)
     except orjson.JSONDecodeError:
         return error_response(InvalidRequest("The request body is not valid JSON."))
+    kept_id = None
+    if await sync_to_async(course_keeps_conversations)(course_id=course_id):
+        kept_id = await sync_to_async(conversation_open)(
+            user_id=user.pk, course_id=course_id, conversation_id=conversation
+        )
+        chunks = _kept(chunks, conversation_id=kept_id, body=body)
     response = StreamingHttpResponse(chunks, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
+    if kept_id is not None:
+        response["X-Conversation-Id"] = str(kept_id)
     return response
+
+
+def _kept(
+    chunks: AsyncIterator[bytes], *, conversation_id: int, body: dict
+) -> AsyncIterator[bytes]:
+    """The stream, kept as the conversation's next turn when it ends (opted-in courses only)."""
+    messages = body.get("messages") or [{}]
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    question = str(last.get("content", ""))
+
+    async def keep(answer: str) -> None:
+        await sync_to_async(conversation_append)(
+            conversation_id=conversation_id, question=question, answer=answer
+        )
+
+    return transcribed(chunks, keep)
 
 
 class JobOutput(serializers.Serializer):

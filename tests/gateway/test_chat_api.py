@@ -51,3 +51,55 @@ async def test_anonymous_visitors_and_bad_bodies_are_refused(async_client, stude
         "/api/chat/", chat(course.pk, model="nope"), content_type="application/json"
     )
     assert unknown.status_code == 404
+
+
+async def test_a_member_who_has_not_accepted_the_policy_is_refused(
+    async_client, student, course, tutor, admin
+):
+    from asgiref.sync import sync_to_async
+
+    from caipi.governance import services
+
+    await sync_to_async(services.policy_publish)(text="Be kind.", actor=admin)
+    await async_client.aforce_login(student)
+    response = await async_client.post(
+        "/api/chat/", chat(course.pk), content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "policy_not_accepted"
+
+
+async def test_nothing_is_kept_of_a_chat_in_a_course_that_did_not_opt_in(
+    async_client, student, course, tutor
+):
+    from caipi.governance.models import Message
+
+    await async_client.aforce_login(student)
+    response = await async_client.post(
+        "/api/chat/", chat(course.pk), content_type="application/json"
+    )
+    b"".join([chunk async for chunk in response.streaming_content])
+    assert "X-Conversation-Id" not in response
+    assert await Message.objects.acount() == 0
+
+
+async def test_a_course_that_opted_in_keeps_the_question_and_the_streamed_answer(
+    async_client, student, course, tutor
+):
+    from caipi.gateway.transcript import delta_texts
+    from caipi.governance.models import CourseSettings, Message
+
+    await CourseSettings.objects.acreate(course=course, keep_conversations=True)
+    await async_client.aforce_login(student)
+    first = await async_client.post("/api/chat/", chat(course.pk), content_type="application/json")
+    raw = b"".join([chunk async for chunk in first.streaming_content])
+    kept = int(first["X-Conversation-Id"])
+    again = await async_client.post(
+        "/api/chat/", chat(course.pk, conversation_id=kept), content_type="application/json"
+    )
+    b"".join([chunk async for chunk in again.streaming_content])
+    assert int(again["X-Conversation-Id"]) == kept
+    texts = [(m.role, m.content) async for m in Message.objects.order_by("id")]
+    assert [role for role, _ in texts] == ["user", "assistant", "user", "assistant"]
+    assert texts[0][1] == "Hi"
+    assert texts[1][1] == "".join(delta_texts(raw)) != ""

@@ -14,6 +14,9 @@
   const quotaBox = document.getElementById("quota");
   const messages = [];
   let controller = null;
+  // Routes the conversation's turns to the same engine (prefix cache); when the course keeps
+  // conversations the server answers with the kept conversation's id, used from then on.
+  let conversationId = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now());
 
   function bubble(role, text) {
     const item = document.createElement("div");
@@ -98,7 +101,9 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-        body: JSON.stringify({ course_id: courseId, model: modelSelect.value, messages, stream: true }),
+        body: JSON.stringify({
+          course_id: courseId, conversation_id: conversationId, model: modelSelect.value, messages, stream: true,
+        }),
         signal: controller.signal,
       });
       if (!response.ok) {
@@ -107,6 +112,8 @@
         messages.pop();
         return;
       }
+      const kept = response.headers.get("X-Conversation-Id");
+      if (kept) conversationId = Number(kept);
       const text = await readStream(response, answer);
       messages.push({ role: "assistant", content: text });
     } catch (err) {
