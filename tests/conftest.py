@@ -35,6 +35,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_thread_connections(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Async views and tests run their ORM calls in asgiref's one sync thread, whose database
+    connection would otherwise still be open when the test database is dropped."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A real Redis database reserved for tests, emptied before and after each test."""

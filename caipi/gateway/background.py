@@ -21,6 +21,7 @@ import weakref
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 
 from caipi.gateway.catalog import catalog
 from deploy import vllm_client
@@ -69,7 +70,7 @@ async def _first_load() -> None:
     lock = _load_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
     async with lock:
         if not catalog().loaded:
-            await asyncio.to_thread(catalog().reload)
+            await asyncio.to_thread(_reload_and_disconnect, catalog())
 
 
 async def _refresh_forever() -> None:
@@ -117,7 +118,17 @@ async def _reload_if_changed() -> None:
     version = await asyncio.to_thread(routing_version)
     too_old = time.monotonic() - current.loaded_at > settings.GATEWAY_ROUTING_MAX_AGE
     if version != current.version or too_old:
-        await asyncio.to_thread(current.reload)
+        await asyncio.to_thread(_reload_and_disconnect, current)
+
+
+def _reload_and_disconnect(current: Any) -> None:
+    """Reload the routing table in a pool thread, then close that thread's database
+    connection: reloads are rare, and a connection left open in an idle pool thread outlives
+    every request (and blocks dropping a test database)."""
+    try:
+        current.reload()
+    finally:
+        connections.close_all()
 
 
 async def refresh_health() -> None:
