@@ -19,8 +19,10 @@ from django.core.signals import setting_changed
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 0.5
-SOCKET_TIMEOUT = 1.0
-MAX_CONNECTIONS = 64
+SOCKET_TIMEOUT = 2.0
+# Every call takes a connection twice (reserve, settle); at 1000 concurrent streams a pool
+# of 64 made calls queue for a connection and time out into fail-closed 503s.
+MAX_CONNECTIONS = 256
 
 _sync_client: redis.Redis | None = None
 _async_client: tuple[asyncio.AbstractEventLoop, aredis.Redis] | None = None

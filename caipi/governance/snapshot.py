@@ -11,6 +11,7 @@ as a backstop. Without Redis only the local counter exists (one process, immedia
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -38,6 +39,7 @@ class _SharedVersion:
         self._local = 0
         self._remote = 0
         self._checked = 0.0
+        self._refresh: asyncio.Task[None] | None = None  # keeps the background read alive
 
     def _due(self) -> bool:
         return redis_configured() and time.monotonic() - self._checked >= POLL_SECONDS
@@ -52,13 +54,26 @@ class _SharedVersion:
         return (self._local, self._remote)
 
     async def acurrent(self) -> tuple[int, int]:
+        """The version now known; when due, re-read Redis in the background.
+
+        The hot path never waits on this read (it cost a Redis round trip on nearly every
+        call at low call rates): a change made in another process reaches this one within
+        POLL_SECONDS plus one round trip, instead of within POLL_SECONDS.
+        """
         if self._due():
+            first = self._checked == 0.0  # never read (or just bumped here): wait this once
             self._checked = time.monotonic()
-            try:
-                self._remote = int(await async_redis().get(VERSION_KEY) or 0)
-            except redis.RedisError as exc:
-                logger.warning("governance version unreadable: %s", type(exc).__name__)
+            if first:
+                await self._aread()
+            else:
+                self._refresh = asyncio.get_running_loop().create_task(self._aread())
         return (self._local, self._remote)
+
+    async def _aread(self) -> None:
+        try:
+            self._remote = int(await async_redis().get(VERSION_KEY) or 0)
+        except redis.RedisError as exc:
+            logger.warning("governance version unreadable: %s", type(exc).__name__)
 
     def bump(self) -> None:
         self._local += 1
