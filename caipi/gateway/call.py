@@ -85,6 +85,15 @@ def usage_from_tail(tail: bytes) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def usage_counted(events: int) -> dict[str, Any] | None:
+    """Completion tokens estimated from the streamed events, for engines (llama.cpp) or
+    broken streams that send no usage chunk: one token per event, less the opening
+    role event and ``[DONE]``. Charging nothing would let such calls run free of quota."""
+    if events <= 0:
+        return None
+    return {"completion_tokens": max(0, events - 2)}
+
+
 async def finish(
     call: Call, upstream: Upstream, outcome: Outcome, usage_seen: dict[str, Any] | None
 ) -> None:

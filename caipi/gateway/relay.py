@@ -31,7 +31,7 @@ from django.conf import settings
 
 from caipi.core.errors import NotFound, PermissionDenied, Unavailable
 from caipi.gateway import metrics
-from caipi.gateway.call import Call, Outcome, Upstream, finish, usage_from_tail
+from caipi.gateway.call import Call, Outcome, Upstream, finish, usage_counted, usage_from_tail
 from caipi.gateway.catalog import catalog
 from caipi.gateway.validation import (
     CHAT,
@@ -183,13 +183,16 @@ async def stream_answer(call: Call, upstream: Upstream) -> AsyncIterator[bytes]:
     """
     outcome = Outcome.ERROR
     tail = b""
+    events = 0  # SSE events relayed: the fallback count of tokens when no usage chunk comes
     try:
         chunk = rename_model(call, upstream.first)
         tail = chunk[-TAIL_BYTES:]
+        events = chunk.count(b"data: ")
         yield chunk
         async for data in upstream.response.content.iter_any():
             chunk = rename_model(call, data)
             tail = (tail + chunk)[-TAIL_BYTES:]
+            events += chunk.count(b"data: ")
             yield chunk
         outcome = Outcome.OK
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -199,7 +202,7 @@ async def stream_answer(call: Call, upstream: Upstream) -> AsyncIterator[bytes]:
         outcome = Outcome.CANCELLED
         raise
     finally:
-        await finish(call, upstream, outcome, usage_from_tail(tail))
+        await finish(call, upstream, outcome, usage_from_tail(tail) or usage_counted(events))
 
 
 def _stream_error(tail: bytes, message: str) -> bytes:
