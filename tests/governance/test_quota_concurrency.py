@@ -27,10 +27,17 @@ PRINCIPAL = Principal(
     course_id=3,
     course_role="learner",
 )
+# Rule ids no database row has: a late settle of another test's call (a stream that ends
+# after its test) writes to its own rule's counters, never into these.
+COURSE_RULE, USER_RULE = 9001, 9002
 SNAPSHOT = LimitsSnapshot(
     rules={
-        ("course", 3): (LimitRule(1, "course", "tokens", "day", BUDGET, "course tokens per day"),),
-        ("user", None): (LimitRule(2, "user", "requests", "day", 10_000, "user requests per day"),),
+        ("course", 3): (
+            LimitRule(COURSE_RULE, "course", "tokens", "day", BUDGET, "course tokens per day"),
+        ),
+        ("user", None): (
+            LimitRule(USER_RULE, "user", "requests", "day", 10_000, "user requests per day"),
+        ),
     },
 )
 
@@ -47,7 +54,7 @@ def fixed_limits(monkeypatch) -> None:
 
 
 def _spent() -> int:
-    keys = sync_redis().keys("caipi:q:1:*")
+    keys = sync_redis().keys(f"caipi:q:{COURSE_RULE}:*")
     return sum(int(sync_redis().get(key)) for key in keys)
 
 
