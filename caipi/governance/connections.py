@@ -18,11 +18,11 @@ from django.core.signals import setting_changed
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 0.5
+CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 2.0
-# Every call takes a connection twice (reserve, settle); at 1000 concurrent streams a pool
-# of 64 made calls queue for a connection and time out into fail-closed 503s.
-MAX_CONNECTIONS = 256
+# A blocking pool: a burst of calls waits for one of these connections rather than opening
+# hundreds at once (a connect storm made connects time out into fail-closed 503s).
+MAX_CONNECTIONS = 64
 
 _sync_client: redis.Redis | None = None
 _async_client: tuple[asyncio.AbstractEventLoop, aredis.Redis] | None = None
