@@ -100,7 +100,7 @@ class ModelListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        model = _validated(services.model_create, **data.validated_data)
+        model = _validated(services.model_create, actor=request.user, **data.validated_data)
         return Response(ModelOutput(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -124,7 +124,7 @@ class EndpointListCreateApi(APIView):
         model = selectors.model_get(name=fields.pop("model"))
         if model is None:
             raise ValidationError({"model": ["No model has this name."]})
-        endpoint = _validated(services.endpoint_add, model=model, **fields)
+        endpoint = _validated(services.endpoint_add, model=model, actor=request.user, **fields)
         return Response(_endpoint_answer([endpoint])[0], status=status.HTTP_201_CREATED)
 
 
@@ -145,12 +145,14 @@ class EndpointDetailApi(APIView):
         endpoint = get_object_or_404(selectors.endpoint_list(), pk=endpoint_id)
         data = self.UpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = _validated(services.endpoint_update, endpoint=endpoint, **data.validated_data)
+        endpoint = _validated(
+            services.endpoint_update, endpoint=endpoint, actor=request.user, **data.validated_data
+        )
         return Response(_endpoint_answer([endpoint])[0])
 
     def delete(self, request: Request, endpoint_id: int) -> Response:
         endpoint = get_object_or_404(Endpoint, pk=endpoint_id)
-        services.endpoint_remove(endpoint=endpoint)
+        services.endpoint_remove(endpoint=endpoint, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -159,5 +161,5 @@ class EndpointDrainApi(APIView):
 
     def post(self, request: Request, endpoint_id: int) -> Response:
         endpoint = get_object_or_404(selectors.endpoint_list(), pk=endpoint_id)
-        services.endpoint_drain(endpoint=endpoint)
+        services.endpoint_drain(endpoint=endpoint, actor=request.user)
         return Response(_endpoint_answer([endpoint])[0])

@@ -1,5 +1,6 @@
 """Writes to models and endpoints. Every change bumps the routing version on commit, so
-gateway processes reload their in-memory routing table within a second."""
+gateway processes reload their in-memory routing table within a second, and is audited
+(``actor``: the admin who acted, or None for a command)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
+from caipi.core.audit import audit, audit_snapshot
 from deploy.models import Endpoint, EndpointState, Model, ModelKind
 from deploy.selectors import ROUTING_VERSION_KEY
 
@@ -20,6 +22,14 @@ def _bump_routing_version() -> None:
         cache.incr(ROUTING_VERSION_KEY)
     except ValueError:  # not set yet (or evicted)
         cache.set(ROUTING_VERSION_KEY, 1, timeout=None)
+
+
+SECRET_FIELDS = ("token",)
+
+
+def snapshot(instance: Model | Endpoint) -> dict[str, Any]:
+    """The row for the audit log, without secrets (endpoint tokens)."""
+    return audit_snapshot(instance, exclude=SECRET_FIELDS)
 
 
 def routing_changed() -> None:
@@ -36,6 +46,7 @@ def model_create(
     default_params: dict[str, Any] | None = None,
     description: str = "",
     enabled: bool = True,
+    actor: Any = None,
 ) -> Model:
     """Create a model; ``served_name`` defaults to ``name``. Raises ValidationError."""
     model = Model(
@@ -49,19 +60,26 @@ def model_create(
     model.full_clean()
     model.save()
     routing_changed()
+    audit(actor=actor, action="model.create", target=model, after=snapshot(model))
     logger.info("model %s created (served as %s, %s)", model.name, model.served_name, kind)
     return model
 
 
 @transaction.atomic
-def model_update(*, model: Model, **fields: Any) -> Model:
+def model_update(*, model: Model, actor: Any = None, **fields: Any) -> Model:
     """Change some of a model's fields (served_name, kind, default_params, enabled...)."""
+    return _update(model, "model.update", actor, fields)
+
+
+def _update(instance: Any, action: str, actor: Any, fields: dict[str, Any]) -> Any:
+    before = snapshot(instance)
     for name, value in fields.items():
-        setattr(model, name, value)
-    model.full_clean()
-    model.save()
+        setattr(instance, name, value)
+    instance.full_clean()
+    instance.save()
     routing_changed()
-    return model
+    audit(actor=actor, action=action, target=instance, before=before, after=snapshot(instance))
+    return instance
 
 
 @transaction.atomic
@@ -72,45 +90,51 @@ def endpoint_add(
     weight: int = 1,
     token: str = "",
     state: str = EndpointState.READY,
+    actor: Any = None,
 ) -> Endpoint:
     """Register ``url`` as serving ``model``. Raises ValidationError (bad URL, duplicate)."""
     endpoint = Endpoint(model=model, url=url.rstrip("/"), weight=weight, token=token, state=state)
     endpoint.full_clean()
     endpoint.save()
     routing_changed()
+    audit(actor=actor, action="endpoint.add", target=endpoint, after=snapshot(endpoint))
     logger.info("endpoint %s added for %s at %s", endpoint.id, model.name, endpoint.url)
     return endpoint
 
 
 @transaction.atomic
-def endpoint_set_state(*, endpoint: Endpoint, state: str) -> Endpoint:
+def endpoint_set_state(*, endpoint: Endpoint, state: str, actor: Any = None) -> Endpoint:
     """Move an endpoint to ``state`` (one of EndpointState)."""
+    before = {"state": endpoint.state}
     updated = Endpoint.objects.filter(pk=endpoint.pk).update(state=EndpointState(state))
     if updated:
         endpoint.state = state
         routing_changed()
+        audit(
+            actor=actor,
+            action="endpoint.state",
+            target=endpoint,
+            before=before,
+            after={"state": str(state)},
+        )
     return endpoint
 
 
-def endpoint_drain(*, endpoint: Endpoint) -> Endpoint:
+def endpoint_drain(*, endpoint: Endpoint, actor: Any = None) -> Endpoint:
     """Stop sending new calls to the endpoint; calls already running finish."""
-    return endpoint_set_state(endpoint=endpoint, state=EndpointState.DRAINING)
+    return endpoint_set_state(endpoint=endpoint, state=EndpointState.DRAINING, actor=actor)
 
 
 @transaction.atomic
-def endpoint_update(*, endpoint: Endpoint, **fields: Any) -> Endpoint:
+def endpoint_update(*, endpoint: Endpoint, actor: Any = None, **fields: Any) -> Endpoint:
     """Change an endpoint's url, weight, token or state."""
-    for name, value in fields.items():
-        setattr(endpoint, name, value)
-    endpoint.full_clean()
-    endpoint.save()
-    routing_changed()
-    return endpoint
+    return _update(endpoint, "endpoint.update", actor, fields)
 
 
 @transaction.atomic
-def endpoint_remove(*, endpoint: Endpoint) -> None:
+def endpoint_remove(*, endpoint: Endpoint, actor: Any = None) -> None:
     """Forget the endpoint. Calls already running on it are not interrupted."""
     logger.info("endpoint %s (%s) removed", endpoint.id, endpoint.url)
+    audit(actor=actor, action="endpoint.remove", target=endpoint, before=snapshot(endpoint))
     endpoint.delete()
     routing_changed()
