@@ -124,12 +124,7 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     body = parse_body(await read_body(scope, receive, limit), limit=limit)
     model_name = check_body(path, body)
     call = relay.prepare_call(principal, path, body, model_name=model_name, started=started)
-    await relay.reserve(call)
-    try:
-        upstream = await relay.open_upstream(call)
-    except BaseException:
-        await relay.quotas.quota_release(call.reservation)
-        raise
+    upstream = await relay.reserve_and_open(call)
     if call.stream and upstream.response.status < 300:
         await stream_to_client(receive, send, relay.stream_answer(call, upstream))
         return

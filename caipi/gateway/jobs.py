@@ -98,12 +98,7 @@ async def _one(principal: Principal, body: dict[str, Any]) -> dict[str, Any] | N
     """One call's result, an ``{"error": ...}`` entry, or None to try again later."""
     try:
         call = relay.prepare_call(principal, CHAT, dict(body), model_name=body["model"])
-        await relay.reserve(call)
-        try:
-            upstream = await relay.open_upstream(call)
-        except BaseException:
-            await relay.quotas.quota_release(call.reservation)
-            raise
+        upstream = await relay.reserve_and_open(call)
         answer = orjson.loads(await relay.complete(call, upstream))
     except ApplicationError as exc:
         return None if exc.retryable else {"error": exc.as_openai()["error"]}

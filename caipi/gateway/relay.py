@@ -100,6 +100,17 @@ async def reserve(call: Call) -> None:
     )
 
 
+async def reserve_and_open(call: Call) -> Upstream:
+    """Reserve the call's quota, then open it upstream; the reservation is given back if
+    no endpoint could take the call. Raises what ``reserve`` and ``open_upstream`` raise."""
+    await reserve(call)
+    try:
+        return await open_upstream(call)
+    except BaseException:
+        await quotas.quota_release(call.reservation)
+        raise
+
+
 async def open_upstream(call: Call) -> Upstream:
     """Route the call and open it on an endpoint, retrying elsewhere while that is safe.
 
@@ -243,12 +254,7 @@ async def relay_chat(
     body = {**body, "stream": True}
     model_name = check_body(CHAT, body)
     call = prepare_call(principal, CHAT, body, model_name=model_name, affinity_key=affinity_key)
-    await reserve(call)
-    try:
-        upstream = await open_upstream(call)
-    except BaseException:
-        await quotas.quota_release(call.reservation)
-        raise
+    upstream = await reserve_and_open(call)
     if upstream.response.status >= 300:
         message = (await complete(call, upstream)).decode("utf-8", "replace")
         raise InvalidRequest(f"The model refused the request: {message[:500]}")
