@@ -113,6 +113,7 @@ class EndpointListCreateApi(APIView):
         weight = serializers.IntegerField(min_value=1, default=1)
         token = serializers.CharField(required=False, allow_blank=True, default="")
         state = serializers.ChoiceField(choices=EndpointState.choices, default=EndpointState.READY)
+        health_path = serializers.RegexField(r"^/\S*$", max_length=200, default="/health")
 
     def get(self, request: Request) -> Response:
         return Response(_endpoint_answer(list(selectors.endpoint_list())))

@@ -88,7 +88,9 @@ async def poll_endpoint(
 ) -> EndpointHealth:
     """Probe one endpoint's /health and /metrics (concurrently) and return its new snapshot."""
     alive, load = await asyncio.gather(
-        vllm_client.probe_health(endpoint.base_url, endpoint.token, within=within),
+        vllm_client.probe_health(
+            endpoint.base_url, endpoint.token, within=within, path=endpoint.health_path
+        ),
         vllm_client.scrape_metrics(endpoint.base_url, endpoint.token, within=within),
     )
     snapshot = _next_snapshot(endpoint.id, alive, load, previous)

@@ -70,6 +70,12 @@ class Endpoint(models.Model):
     url = models.CharField(max_length=500, validators=[validate_endpoint_url])
     weight = models.PositiveIntegerField(default=1)
     token = models.CharField(max_length=500, blank=True)
+    health_path = models.CharField(
+        max_length=200,
+        default="/health",
+        help_text="Path that answers 200 when the engine can serve: /health for vLLM; "
+        "llama.cpp's server has none, so CAIPI uses /openapi.json there.",
+    )
     state = models.CharField(
         max_length=20, choices=EndpointState.choices, default=EndpointState.READY
     )

@@ -22,6 +22,7 @@ class EndpointRoute:
     token: str = ""
     weight: int = 1
     state: str = "ready"
+    health_path: str = "/health"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,12 @@ def routing_table() -> dict[str, ModelRoute]:
     for e in Endpoint.objects.filter(model__enabled=True).order_by("id"):
         routes.setdefault(e.model_id, []).append(
             EndpointRoute(
-                id=e.id, base_url=e.base_url, token=e.token, weight=e.weight, state=e.state
+                id=e.id,
+                base_url=e.base_url,
+                token=e.token,
+                weight=e.weight,
+                state=e.state,
+                health_path=e.health_path,
             )
         )
     return {

@@ -90,10 +90,18 @@ def endpoint_add(
     weight: int = 1,
     token: str = "",
     state: str = EndpointState.READY,
+    health_path: str = "/health",
     actor: Any = None,
 ) -> Endpoint:
     """Register ``url`` as serving ``model``. Raises ValidationError (bad URL, duplicate)."""
-    endpoint = Endpoint(model=model, url=url.rstrip("/"), weight=weight, token=token, state=state)
+    endpoint = Endpoint(
+        model=model,
+        url=url.rstrip("/"),
+        weight=weight,
+        token=token,
+        state=state,
+        health_path=health_path,
+    )
     endpoint.full_clean()
     endpoint.save()
     routing_changed()

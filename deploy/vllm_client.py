@@ -78,11 +78,12 @@ def _headers(token: str, content_type: bool = False) -> dict[str, str]:
     return headers
 
 
-async def probe_health(base_url: str, token: str, *, within: float) -> bool:
-    """True when ``GET /health`` answers 200 within ``within`` seconds. Never raises."""
+async def probe_health(base_url: str, token: str, *, within: float, path: str = "/health") -> bool:
+    """True when ``GET <path>`` (vLLM: /health) answers 200 within ``within`` seconds.
+    Never raises."""
     try:
         async with session().get(
-            base_url + "/health",
+            base_url + path,
             headers=_headers(token),
             timeout=aiohttp.ClientTimeout(total=within),
         ) as response:

@@ -85,7 +85,7 @@ def demo_notes() -> list[Path]:
 
 
 @transaction.atomic
-def demo_register_engine(*, name: str, url: str, description: str) -> Model:
+def demo_register_engine(*, name: str, url: str, health_path: str, description: str) -> Model:
     """Make ``url`` the only endpoint of the demo model ``name`` (engine ports change per run)."""
     model = Model.objects.filter(name=name).first()
     if model is None:
@@ -94,5 +94,5 @@ def demo_register_engine(*, name: str, url: str, description: str) -> Model:
         model = deploy_services.model_update(model=model, description=description, enabled=True)
     for endpoint in Endpoint.objects.filter(model=model):
         deploy_services.endpoint_remove(endpoint=endpoint)
-    deploy_services.endpoint_add(model=model, url=url)
+    deploy_services.endpoint_add(model=model, url=url, health_path=health_path)
     return model

@@ -71,3 +71,19 @@ async def test_an_unreachable_endpoint_counts_as_a_failed_poll():
         await vllm_client.close_session()
     assert first.failures == 1 and first.healthy
     assert second.failures == 2 and not second.healthy
+
+
+async def test_an_engine_without_a_health_route_is_probed_at_its_own_health_path():
+    # llama.cpp's server has no /health; the simulator stands in, probed at /v1/models.
+    with running_simulator(model="sim-model") as sim:
+        wrong = EndpointRoute(id=104, base_url=sim.url, health_path="/no-such-route")
+        right = EndpointRoute(id=105, base_url=sim.url, health_path="/v1/models")
+        try:
+            assert await vllm_client.probe_health(sim.url, "", within=2, path="/v1/models")
+            assert not await vllm_client.probe_health(sim.url, "", within=2, path="/no-such-route")
+            [right_health] = await poll_and_store([right])
+            [wrong_health] = await poll_and_store([wrong])
+        finally:
+            await vllm_client.close_session()
+    assert right_health.failures == 0
+    assert wrong_health.failures == 1

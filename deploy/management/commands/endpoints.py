@@ -34,6 +34,11 @@ class Command(BaseCommand):
         add.add_argument("url", help="Base URL of the engine, e.g. http://gpu1:8000")
         add.add_argument("--weight", type=int, default=1, help="Relative share of traffic.")
         add.add_argument("--token", default="", help="Bearer token the engine expects.")
+        add.add_argument(
+            "--health-path",
+            default="/health",
+            help="Path that answers 200 when the engine is ready (llama.cpp: /openapi.json).",
+        )
         actions.add_parser("list", help="Every endpoint with its state and live load.")
         for name, text in (("drain", "Stop new calls to"), ("remove", "Forget")):
             action = actions.add_parser(name, help=f"{text} an endpoint.")
@@ -51,7 +56,11 @@ class Command(BaseCommand):
             )
         try:
             endpoint = services.endpoint_add(
-                model=model, url=options["url"], weight=options["weight"], token=options["token"]
+                model=model,
+                url=options["url"],
+                weight=options["weight"],
+                token=options["token"],
+                health_path=options["health_path"],
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import threading
 from typing import Any
@@ -77,6 +78,7 @@ class Command(BaseCommand):
         services.demo_register_engine(
             name=name,
             url=engine.base_url,
+            health_path=choice.engine.health_path,
             description=f"{choice.engine.kind} engine started by the demo on port {engine.port}",
         )
         url = f"http://{options['host']}:{options['port']}"
@@ -104,7 +106,9 @@ class Command(BaseCommand):
         # The dev platform's issuer and URLs derive from SITE_URL: make this process agree
         # with the web server it is about to start (which gets SITE_URL from its environment).
         settings.SITE_URL = url
-        call_command("lti_devplatform", "setup", course=course_id, verbosity=0)
+        # Its own message would say the platform is off: true of this process, not of the
+        # web server, which gets CAIPI_DEV_PLATFORM=1.
+        call_command("lti_devplatform", "setup", course=course_id, stdout=io.StringIO())
 
     def _banner(self, url: str, site: services.DemoSite, model: str, kind: str, logs: Any) -> None:
         self.stdout.write(
