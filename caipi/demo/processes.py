@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 from django.conf import settings
 
 from deploy import engines
@@ -82,77 +81,40 @@ def choose_engine(
     return choice
 
 
+def _spawn(
+    argv: list[str], *, log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session, output to ``log_path``, from the checkout."""
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
+        )
+
+
 def start_celery_worker(*, log_dir: Path) -> subprocess.Popen[bytes]:
     """A Celery worker with an embedded beat scheduler, for a demo with a broker configured."""
-    log = (log_dir / "celery.log").open("wb")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "caipi",
-            "worker",
-            "--beat",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "-Q",
-            "caipi,celery",
-            "--schedule",
-            str(log_dir / "celerybeat"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    argv = [sys.executable, "-m", "celery", "-A", "caipi", "worker", "--beat",
+            "--concurrency", "2", "--loglevel", "INFO", "-Q", "caipi,celery",
+            "--schedule", str(log_dir / "celerybeat")]  # fmt: skip
+    return _spawn(argv, log_path=log_dir / "celery.log")
 
 
 def start_web_server(
     *, host: str, port: int, env: dict[str, str], log_dir: Path
 ) -> subprocess.Popen[bytes]:
     """uvicorn serving caipi.asgi, its access log in the demo's log folder."""
-    log = (log_dir / "web.log").open("wb")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "caipi.asgi:application",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--lifespan",
-            "auto",
-            "--no-server-header",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **env},
-        cwd=settings.BASE_DIR,
-        start_new_session=True,
-    )
-
-
-def wait_for_http(url: str, *, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Return once ``url`` answers 200; raise SystemExit if the process dies or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the web server exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:g} s")
+    argv = [sys.executable, "-m", "uvicorn", "caipi.asgi:application", "--host", host,
+            "--port", str(port), "--lifespan", "auto", "--no-server-header"]  # fmt: skip
+    return _spawn(argv, log_path=log_dir / "web.log", env=env)
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Terminate the processes (and their process groups), then kill what is left."""
+    """Terminate the processes, then kill what is left after ten seconds."""
     for process in processes:
         if process.poll() is None:
             process.terminate()

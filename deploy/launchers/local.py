@@ -152,6 +152,39 @@ def start(
     return LocalEngineProcess(engine, host, port, process, log_path)
 
 
+class NotReady(RuntimeError):
+    """A process exited, or did not answer 200 in time; the message says which."""
+
+
+def wait_for_ok(
+    url: str, process: subprocess.Popen[bytes], *, timeout: float, interval: float = 0.2
+) -> float:
+    """Poll ``url`` until it answers 200; return the seconds that took.
+
+    Raises NotReady when ``process`` exits first or ``timeout`` seconds pass (naming the
+    last probe's outcome). Does not stop the process: that is the caller's decision.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    last = "no answer yet"
+    with httpx.Client(timeout=min(5.0, timeout)) as client:
+        while True:
+            code = process.poll()
+            if code is not None:
+                raise NotReady(f"exited with code {code} before it was healthy")
+            try:
+                response = client.get(url)
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    return time.monotonic() - started
+                last = f"HTTP {response.status_code}"
+            if time.monotonic() >= deadline:
+                raise NotReady(f"not healthy after {timeout:g} s (last probe: {last})")
+            time.sleep(interval)
+
+
 def wait_until_healthy(
     running: LocalEngineProcess, *, timeout: float = 120.0, interval: float = 0.2
 ) -> float:
@@ -160,25 +193,10 @@ def wait_until_healthy(
     Raises EngineStartError, quoting the end of the engine's log, when the process exits first
     or `timeout` seconds pass. Does not stop the engine: that is the caller's decision.
     """
-    started = time.monotonic()
-    deadline = started + timeout
-    last = "no answer yet"
-    with httpx.Client(timeout=min(5.0, timeout)) as client:
-        while True:
-            code = running.process.poll()
-            if code is not None:
-                raise _start_error(running, f"exited with code {code} before it was healthy")
-            try:
-                response = client.get(running.health_url)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return time.monotonic() - started
-                last = f"HTTP {response.status_code}"
-            if time.monotonic() >= deadline:
-                raise _start_error(running, f"not healthy after {timeout:g} s (last probe: {last})")
-            time.sleep(interval)
+    try:
+        return wait_for_ok(running.health_url, running.process, timeout=timeout, interval=interval)
+    except NotReady as exc:
+        raise _start_error(running, str(exc)) from None
 
 
 def _start_error(running: LocalEngineProcess, what: str) -> EngineStartError:

@@ -63,7 +63,10 @@ class Command(BaseCommand):
         try:
             self._serve(site, choice, engine, children, log_dir, options)
         finally:
-            processes.stop_all(list(children.values()))
+            # The web server first (it relays to the engine), then the engine through its
+            # launcher, which stops the engine's whole process group.
+            processes.stop_all([p for name, p in children.items() if name != "engine"])
+            engine.stop()
 
     def _serve(
         self,
@@ -90,7 +93,10 @@ class Command(BaseCommand):
             host=options["host"], port=options["port"], env=env, log_dir=log_dir
         )
         children["web"] = web
-        processes.wait_for_http(f"{url}/healthz", process=web)
+        try:
+            local.wait_for_ok(f"{url}/healthz", web, timeout=60)
+        except local.NotReady as exc:
+            raise SystemExit(f"the web server {exc}; see {log_dir / 'web.log'}") from None
         self._banner(url, site, name, choice.engine.kind, log_dir)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
