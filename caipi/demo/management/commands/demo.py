@@ -63,6 +63,8 @@ class Command(BaseCommand):
         try:
             self._serve(site, choice, engine, children, log_dir, options)
         finally:
+            # A second Ctrl-C must not cut the shutdown short and leave the engine running.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             # The web server first (it relays to the engine), then the engine through its
             # launcher, which stops the engine's whole process group.
             processes.stop_all([p for name, p in children.items() if name != "engine"])
