@@ -23,7 +23,8 @@ from pylti1p3.service_connector import ServiceConnector
 
 from lms_connectors import claims
 from lms_connectors.errors import LtiRefused
-from lms_connectors.lti.conf import http_session, registration_for
+from lms_connectors.http import lms_session
+from lms_connectors.lti.conf import registration_for
 from lms_connectors.lti.launch import Launch
 from lms_connectors.models import Platform
 
@@ -76,7 +77,7 @@ def deep_link_response_html(*, launch: Launch, platform: Platform, items: list[C
 
 
 def _connector(platform: Platform) -> ServiceConnector:
-    return ServiceConnector(registration_for(platform), http_session())
+    return ServiceConnector(registration_for(platform), lms_session())
 
 
 def _service_error(exc: Exception) -> LtiServiceError:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import requests
-from django.conf import settings
 from django.core.cache import caches
 from pylti1p3.contrib.django import DjangoCacheDataStorage
 from pylti1p3.contrib.django.session import DjangoSessionService
@@ -94,17 +92,3 @@ class OneTimeNonceSessionService(DjangoSessionService):
         storage = self.data_storage
         assert isinstance(storage, LaunchStorage), "LaunchStorage must be set"
         return storage.take_value(self._get_key("nonce", nonce))
-
-
-class TimeoutSession(requests.Session):
-    """pylti1p3's HTTP calls (platform JWKS, token, NRPS, AGS) with a timeout."""
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", settings.LTI_HTTP_TIMEOUT)
-        return super().request(*args, **kwargs)
-
-
-def http_session() -> requests.Session:
-    session = TimeoutSession()
-    session.headers["User-Agent"] = "CAIPI-LTI"
-    return session

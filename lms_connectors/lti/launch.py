@@ -28,11 +28,11 @@ from pylti1p3.launch_data_storage.base import DisableSessionId
 
 from lms_connectors import claims, selectors
 from lms_connectors.errors import CLOCK_HINT, COOKIE_HINT, REGISTRATION_HINT, LtiRefused
+from lms_connectors.http import lms_session
 from lms_connectors.lti.conf import (
     CaipiToolConf,
     LaunchStorage,
     OneTimeNonceSessionService,
-    http_session,
 )
 
 logger = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ def _message_launch(request: HttpRequest) -> CaipiMessageLaunch:
         request,
         CaipiToolConf(),
         session_service=OneTimeNonceSessionService(request),
-        requests_session=http_session(),
+        requests_session=lms_session(),
     )
     _storage_for(launch)
     launch.set_launch_data_lifetime(settings.LTI_LAUNCH_DATA_SECONDS)
@@ -280,7 +280,7 @@ def launch_restore(*, request: HttpRequest, launch_id: str) -> Launch:
             CaipiToolConf(),
             session_service=OneTimeNonceSessionService(request),
             launch_data_storage=LaunchStorage(),
-            requests_session=http_session(),
+            requests_session=lms_session(),
         )
     except LtiException:
         raise LtiRefused(

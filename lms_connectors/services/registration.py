@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import jwt
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.templatetags.static import static
 
 from lms_connectors import claims
 from lms_connectors.errors import CLOCK_HINT, LtiRefused
+from lms_connectors.http import HttpError, lms_session
 from lms_connectors.models import Deployment, Platform, RegistrationMethod
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,10 @@ def _refuse(code: str, message: str, **kwargs: Any) -> LtiRefused:
     return LtiRefused(code, message, **kwargs)
 
 
-def _http() -> httpx.Client:
-    return httpx.Client(timeout=settings.LTI_HTTP_TIMEOUT, follow_redirects=False)
+def _http() -> requests.Session:
+    session = lms_session()
+    session.max_redirects = 0  # a registration must not be redirected elsewhere
+    return session
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -86,8 +89,8 @@ def openid_configuration_fetch(*, url: str, token: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         with _http() as client:
-            response = client.get(url, headers=headers)
-    except httpx.HTTPError:
+            response = client.get(url, headers=headers, allow_redirects=False)
+    except HttpError:
         raise _refuse(
             "platform_unreachable", "The LMS's configuration could not be fetched."
         ) from None
@@ -132,7 +135,7 @@ def registration_token_check(*, token: str, jwks_uri: str) -> None:
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         with _http() as client:
-            key_set = jwt.PyJWKSet.from_dict(client.get(jwks_uri).json())
+            key_set = jwt.PyJWKSet.from_dict(client.get(jwks_uri, allow_redirects=False).json())
         keys = [key for key in key_set.keys if kid is None or key.key_id == kid]
         if not keys:
             raise jwt.InvalidSignatureError("no key with this kid")
@@ -149,7 +152,7 @@ def registration_token_check(*, token: str, jwks_uri: str) -> None:
             "The registration token has expired. Start the registration again in the LMS.",
             hint=CLOCK_HINT,
         ) from None
-    except (jwt.InvalidTokenError, jwt.PyJWKError, httpx.HTTPError, ValueError):
+    except (jwt.InvalidTokenError, jwt.PyJWKError, HttpError, ValueError):
         raise _refuse(
             "registration_token_foreign",
             "The registration token was not issued by this LMS.",
@@ -194,8 +197,13 @@ def _registration_post(*, config: dict[str, Any], token: str) -> dict[str, Any]:
     payload = tool_registration_payload(config=config)
     try:
         with _http() as client:
-            response = client.post(config["registration_endpoint"], json=payload, headers=headers)
-    except httpx.HTTPError:
+            response = client.post(
+                config["registration_endpoint"],
+                json=payload,
+                headers=headers,
+                allow_redirects=False,
+            )
+    except HttpError:
         raise _refuse(
             "platform_unreachable", "The LMS's registration endpoint did not answer."
         ) from None
