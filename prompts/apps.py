@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class PromptsConfig(AppConfig):
     name = "prompts"
+    verbose_name = "Prompt templates"
