@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "caipi.core",
     "caipi.governance",
     "caipi.gateway",
@@ -82,6 +84,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -360,7 +363,9 @@ STATIC_ROOT = Path(
     )
     or DATA_DIR / "static"
 )
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "prompts" / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC", "Time zone for dates shown in pages.") or "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -384,6 +389,21 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "caipi.schema.CaipiAutoSchema",
+}
+# The OpenAPI schema of the session API under /api/ (/api/schema/, browsable at /api/docs/);
+# Swagger UI is served from the installed sidecar package, not from a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CAIPI REST API",
+    "DESCRIPTION": "Session-authenticated API of CAIPI's pages (templates, runs, quotas, "
+    "usage). The OpenAI-compatible API under /v1/ is documented by OpenAI's own reference.",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["caipi.schema.only_api_paths"],
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR.") or "INFO"

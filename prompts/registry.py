@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +53,22 @@ def enqueue(kind: str, row_id: int) -> None:
         logger.warning("no runner registered for %s %s; it stays queued", kind, row_id)
         return
     runner(row_id)
+
+
+ContextProvider = Callable[..., dict[str, Any]]
+_providers: dict[str, ContextProvider] = {}
+
+
+def register_context_provider(name: str, provider: ContextProvider) -> None:
+    """Install ``provider(*, course, user, request, inputs, version) -> partial context``.
+
+    A provider returns any of ``{"course": {...}, "launch": {...}, "passages": [Passage]}``
+    (course sections, activities and dates from the LMS; the launch's resource title and
+    custom parameters; retrieved lecture-note passages). Providers are asked in the order
+    they were registered; later values win.
+    """
+    _providers[name] = provider
+
+
+def context_providers() -> list[ContextProvider]:
+    return list(_providers.values())
