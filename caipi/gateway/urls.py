@@ -2,10 +2,20 @@
 
 from django.urls import path
 
-from caipi.gateway import apis
+from caipi.gateway import apis, prompt_apis
 
 urlpatterns = [
     path("api/chat/", apis.chat_api, name="gateway_chat"),
     path("api/jobs/", apis.JobSubmitApi.as_view(), name="gateway_jobs"),
     path("api/jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="gateway_job"),
+    path(
+        "api/prompts/templates/<int:template_id>/run/",
+        prompt_apis.prompt_run_api,
+        name="gateway_prompt_run",
+    ),
+    path(
+        "api/prompts/courses/<int:course_id>/usage/",
+        prompt_apis.prompt_usage_api,
+        name="gateway_prompt_usage",
+    ),
 ]

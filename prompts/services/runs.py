@@ -52,7 +52,7 @@ def specs_of(version: TemplateVersion) -> list[InputSpec]:
 
 
 def run_record(
-    *, template: Template, version: TemplateVersion, user: Any, inputs: dict[str, Any],
+    *, template: Template, version: TemplateVersion, user_id: int | None, inputs: dict[str, Any],
     keep_history: bool,
 ) -> Run:  # fmt: skip
     """Record that ``user`` ran ``version``; the inputs only when the course keeps history."""
@@ -60,7 +60,7 @@ def run_record(
         template=template,
         version=version,
         course_id=template.course_id,
-        user=user,
+        user_id=user_id,
         inputs=inputs if keep_history else None,
     )
 
