@@ -289,6 +289,19 @@ CELERY_BEAT_SCHEDULE["governance-purge-conversations"] = {
     "schedule": 3600.0,
 }
 
+# --- prompt templates -----------------------------------------------------------------------
+
+PROMPTS_BATCH_RETENTION_HOURS = env_int(
+    "CAIPI_BATCH_RETENTION_HOURS",
+    24,
+    "Hours the results of a template batch run are kept after it ends, then deleted.",
+    minimum=0,
+)
+CELERY_BEAT_SCHEDULE["prompts-purge-batches"] = {
+    "task": "prompts.tasks.batches_purge_expired",
+    "schedule": 3600.0,
+}
+
 # --- LTI ------------------------------------------------------------------------------------
 
 LTI_TOOL_NAME = (
