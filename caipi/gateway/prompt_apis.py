@@ -20,7 +20,7 @@ from caipi.core.errors import ApplicationError, NotAuthenticated
 from caipi.core.models import Course
 from caipi.core.permissions import Action, require
 from caipi.gateway.apis import error_response
-from caipi.gateway.prompt_runs import rendered, run_prepare
+from caipi.gateway.prompt_runs import rendered, run_prepare, try_prepare
 from caipi.gateway.relay import relay_chat
 from caipi.gateway.validation import InvalidRequest, parse_body
 from caipi.governance.models import UsageRecord
@@ -35,6 +35,20 @@ logger = logging.getLogger(__name__)
 
 @require_POST
 async def prompt_run_api(request: HttpRequest, template_id: int) -> HttpResponse:
+    """``POST /api/prompts/templates/<id>/run/``: a student's run (see ``_streamed``)."""
+    return await _streamed(request, template_id=template_id, version_id=None)
+
+
+@require_POST
+async def prompt_try_api(request: HttpRequest, template_id: int, version_id: int) -> HttpResponse:
+    """``POST /api/prompts/templates/<id>/versions/<vid>/try/``: the editor's streamed test
+    run of any version, as a sample student of the course would get it (course staff)."""
+    return await _streamed(request, template_id=template_id, version_id=version_id)
+
+
+async def _streamed(
+    request: HttpRequest, *, template_id: int, version_id: int | None
+) -> HttpResponse:
     """``POST /api/prompts/templates/<id>/run/`` with ``{"inputs", "history"?,
     "follow_up"?}``: the answer as SSE (OpenAI chunks, then ``{"caipi": {"html"}}``
     events). Refusals as JSON in OpenAI's error shape: 401, 403 (policy not accepted,
@@ -47,9 +61,15 @@ async def prompt_run_api(request: HttpRequest, template_id: int) -> HttpResponse
         payload = parse_body(request.body, limit=settings.GATEWAY_MAX_BODY_BYTES)
         if not await sync_to_async(policy_accepted)(user=user):
             raise PolicyNotAccepted("Accept the usage policy first.")
-        prepared = await sync_to_async(run_prepare)(
-            user=user, template_id=template_id, payload=payload, request=request
-        )
+        if version_id is None:
+            prepared = await sync_to_async(run_prepare)(
+                user=user, template_id=template_id, payload=payload, request=request
+            )
+        else:
+            prepared = await sync_to_async(try_prepare)(
+                user=user, template_id=template_id, version_id=version_id, payload=payload,
+                request=request,
+            )  # fmt: skip
         principal = await aprincipal_for_user(
             user_id=user.pk, course_id=prepared.template.course_id
         )

@@ -66,6 +66,7 @@ class PreparedRun:
     user_id: int
     inputs: dict[str, Any]
     keep_history: bool
+    record: bool = True
 
 
 def _refuse_lecturer_fields(payload: dict[str, Any]) -> None:
@@ -114,12 +115,37 @@ def run_prepare(*, user: Any, template_id: int, payload: Any, request: Any = Non
         raise InvalidRequest(_("The request body must be a JSON object."))
     _refuse_lecturer_fields(payload)
     template, version = selectors.template_for_run(user=user, template_id=template_id)
+    return _prepared(user, template, version, payload, request)
+
+
+def try_prepare(
+    *, user: Any, template_id: int, version_id: int, payload: Any, request: Any = None
+) -> PreparedRun:
+    """A lecturer's try-out of any version (drafts too) as a sample student of the course
+    would see it; not recorded as a run. Course staff only (PermissionDenied otherwise)."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest(_("The request body must be a JSON object."))
+    _refuse_lecturer_fields(payload)
+    template = selectors.template_for_staff(user=user, template_id=template_id)
+    version = services.version_of(template, version_id)
+    from prompts.context import sample_student
+
+    student = sample_student(template.course)
+    prepared = _prepared(student, template, version, payload, request, role="learner")
+    return PreparedRun(template, version, prepared.body, user.pk, prepared.inputs, False, False)
+
+
+def _prepared(
+    user: Any, template: Template, version: TemplateVersion, payload: dict[str, Any],
+    request: Any, role: str | None = None,
+) -> PreparedRun:  # fmt: skip
     specs = services.specs_of(version)
     inputs = inputs_clean(specs, payload.get("inputs"))
     history, follow_up = _history(payload.get("history")), _follow_up(payload.get("follow_up"))
     context = context_build(
-        course=template.course, user=user, inputs=inputs, version=version, request=request
-    )
+        course=template.course, user=user, inputs=inputs, version=version, request=request,
+        role=role,
+    )  # fmt: skip
     prompts = render_prompts(
         system_prompt=version.system_prompt, user_prompt=version.user_prompt,
         engine=version.engine, specs=specs, context=context,
@@ -131,7 +157,7 @@ def run_prepare(*, user: Any, template_id: int, payload: Any, request: Any = Non
         messages.append({"role": "user", "content": follow_up})
     body = {**version.params, "model": version.model, "messages": messages}
     keep = course_keeps_conversations(course_id=template.course_id)
-    return PreparedRun(template, version, body, user.pk, inputs, keep)
+    return PreparedRun(template, version, body, getattr(user, "pk", None) or 0, inputs, keep)
 
 
 def _html_event(text: str, *, final: bool, run_id: int | None = None) -> bytes:
@@ -139,7 +165,9 @@ def _html_event(text: str, *, final: bool, run_id: int | None = None) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-def _record(prepared: PreparedRun, answer: str) -> int:
+def _record(prepared: PreparedRun, answer: str) -> int | None:
+    if not prepared.record:
+        return None
     run = services.run_record(
         template=prepared.template, version=prepared.version, user_id=prepared.user_id,
         inputs=prepared.inputs, keep_history=prepared.keep_history,

@@ -14,6 +14,11 @@ urlpatterns = [
         name="gateway_prompt_run",
     ),
     path(
+        "api/prompts/templates/<int:template_id>/versions/<int:version_id>/try/",
+        prompt_apis.prompt_try_api,
+        name="gateway_prompt_try",
+    ),
+    path(
         "api/prompts/courses/<int:course_id>/usage/",
         prompt_apis.prompt_usage_api,
         name="gateway_prompt_usage",

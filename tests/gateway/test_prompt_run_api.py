@@ -166,3 +166,31 @@ async def test_course_staff_see_runs_students_and_tokens_per_template(
     await sync_to_async(client.force_login)(student)
     refused = await sync_to_async(client.get)(f"/api/prompts/courses/{published.course_id}/usage/")
     assert refused.status_code == 403
+
+
+async def test_a_lecturer_tries_a_draft_version_streamed_without_a_run_record(
+    async_client, lecturer, published, student
+):
+    draft = await sync_to_async(services.version_save)(
+        actor=lecturer, template=published, content=content(user_prompt="Draft {{ input.topic }}")
+    )
+    await async_client.aforce_login(lecturer)
+    response = await async_client.post(
+        f"/api/prompts/templates/{published.pk}/versions/{draft.pk}/try/",
+        orjson.dumps({"inputs": {"topic": "trees"}}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    _, found = await events(response)
+    assert found[-1]["caipi"]["final"] and found[-1]["caipi"]["run_id"] is None
+    assert await sync_to_async(Run.objects.count)() == 0
+
+
+async def test_a_student_cannot_try_versions(async_client, student, published):
+    await async_client.aforce_login(student)
+    response = await async_client.post(
+        f"/api/prompts/templates/{published.pk}/versions/{published.published_version_id}/try/",
+        orjson.dumps({"inputs": {"topic": "trees"}}),
+        content_type="application/json",
+    )
+    assert response.status_code == 403
