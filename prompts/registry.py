@@ -46,6 +46,11 @@ def register_queue(kind: str, enqueue: Enqueue) -> None:
     _queues[kind] = enqueue
 
 
+def queue_of(kind: str) -> Enqueue | None:
+    """The enqueue function registered for ``kind`` (to restore it after replacing it)."""
+    return _queues.get(kind)
+
+
 def enqueue(kind: str, row_id: int) -> None:
     """Hand a queued test or batch run to whoever runs it (call after commit)."""
     runner = _queues.get(kind)

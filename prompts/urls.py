@@ -1,7 +1,9 @@
 """URL routes of the prompts app: the REST API under /api/prompts/ and the HTML pages."""
 
 from django.urls import path
+from django.views.i18n import JavaScriptCatalog
 
+from prompts import views
 from prompts.apis import templates as t
 from prompts.apis import work as w
 
@@ -9,6 +11,15 @@ app_name = "prompts"
 
 api = "api/prompts/"
 urlpatterns = [
+    path("courses/<int:course_id>/prompts/", views.course_prompts, name="course_prompts"),
+    path("courses/<int:course_id>/prompts/new/", views.template_new, name="template_new"),
+    path("prompts/<int:template_id>/edit/", views.template_editor, name="template_editor"),
+    path("prompts/<int:template_id>/batches/", views.template_batches, name="template_batches"),
+    path(
+        "jsi18n/prompts/",
+        JavaScriptCatalog.as_view(packages=["prompts"], domain="djangojs"),
+        name="jsi18n",
+    ),
     path(
         f"{api}courses/<int:course_id>/templates/",
         t.CourseTemplatesApi.as_view(),

@@ -13,8 +13,11 @@ lms_connectors offer registries for (they must not import the gateway or each ot
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
+from django.conf import settings
+from django.db import connections
 from django.urls import reverse
 
 from caipi.core.errors import ApplicationError
@@ -32,6 +35,31 @@ def _chat_models() -> list[str]:
     return list(Model.objects.filter(kind=ModelKind.CHAT).values_list("name", flat=True))
 
 
+_background: list[threading.Thread] = []
+
+
+def _in_background(task: Any, row_id: int) -> None:
+    """Without a broker (the embedded demo), run the task in a thread of this process: the
+    request answers 202 at once and the page shows progress, as with a worker. The thread
+    closes its database connection when done."""
+
+    def run() -> None:
+        try:
+            task.apply(args=[row_id])
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name=f"prompt-work-{row_id}", daemon=True)
+    _background.append(thread)
+    thread.start()
+
+
+def background_wait(timeout: float = 60.0) -> None:
+    """Wait for work started without a broker (tests; a clean shutdown)."""
+    while _background:
+        _background.pop().join(timeout)
+
+
 def _enqueue(kind: str) -> Any:
     def enqueue(row_id: int) -> None:
         from caipi.gateway import tasks
@@ -40,10 +68,14 @@ def _enqueue(kind: str) -> Any:
 
         if kind == registry.TEST_RUN:
             model = TestRun.objects.values_list("version__model", flat=True).get(pk=row_id)
-            work_enqueue(tasks.run_prompt_tests, row_id, model)
+            task = tasks.run_prompt_tests
         else:
             model = BatchRun.objects.values_list("version__model", flat=True).get(pk=row_id)
-            work_enqueue(tasks.run_prompt_batch, row_id, model)
+            task = tasks.run_prompt_batch
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            _in_background(task, row_id)
+        else:
+            work_enqueue(task, row_id, model)
 
     return enqueue
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from caipi.gateway.prompt_wiring import background_wait
 from caipi.governance.usage import usage_flush
 from prompts import services
 from prompts.models import BatchItemStatus, BatchStatus, PromptSettings, TestRunStatus
@@ -15,7 +16,15 @@ from tests.prompts.conftest import content
 @pytest.fixture(autouse=True)
 def _flush_usage(transactional_db):
     yield
+    background_wait()
     usage_flush()  # before the test's rows go
+
+
+def finished(row):
+    """The row once the work started without a broker (a thread) has ended."""
+    background_wait()
+    row.refresh_from_db()
+    return row
 
 
 @pytest.fixture
@@ -38,6 +47,7 @@ def test_a_test_run_goes_through_the_model_and_reports_each_case(template, lectu
         content_type="application/json",
     )
     assert answer.status_code == 202
+    background_wait()
     progress = client_for(lecturer).get(answer["Location"]).json()
     assert progress["status"] == TestRunStatus.PASSED, progress
     assert (progress["done"], progress["total"]) == (1, 1)
@@ -55,8 +65,7 @@ def test_a_failing_check_makes_the_run_red_and_blocks_publishing_when_required(t
         ]
     )
     version = services.version_save(actor=lecturer, template=template, content=failing)
-    run = services.testrun_create(actor=lecturer, version=version)
-    run.refresh_from_db()
+    run = finished(services.testrun_create(actor=lecturer, version=version))
     assert run.status == TestRunStatus.FAILED
     PromptSettings.objects.update_or_create(pk=1, defaults={"require_green_tests": True})
     with pytest.raises(services.PublishRefused):
@@ -75,7 +84,7 @@ def test_a_rubric_is_judged_by_the_admins_judge_model(template, lecturer):
         ]
     )
     version = services.version_save(actor=lecturer, template=template, content=rubric)
-    run = services.testrun_create(actor=lecturer, version=version)
+    run = finished(services.testrun_create(actor=lecturer, version=version))
     result = run.results.get()
     # The simulator does not answer in the judge's JSON: the check fails, saying why.
     assert result.checks[0]["kind"] == "rubric" and "judge" in result.checks[0]["detail"]
@@ -88,10 +97,9 @@ def test_a_batch_over_the_roster_finishes_with_a_downloadable_result(template, l
         tests=[],
     )
     version = services.version_save(actor=lecturer, template=template, content=optional)
-    batch = services.batch_create(
-        actor=lecturer, template=template, version=version, source="roster"
+    batch = finished(
+        services.batch_create(actor=lecturer, template=template, version=version, source="roster")
     )
-    batch.refresh_from_db()
     assert (batch.status, batch.done, batch.failed) == (BatchStatus.SUCCEEDED, 1, 0)
     item = batch.items.get()
     assert item.status == BatchItemStatus.DONE and item.user == student and item.answer
@@ -111,5 +119,5 @@ def test_a_batch_on_a_model_no_longer_served_fails_with_a_reason(template, lectu
         source="csv",
         rows=[{"topic": "x"}],
     )
-    batch.refresh_from_db()
+    batch = finished(batch)
     assert batch.status == BatchStatus.FAILED and "not served" in batch.error

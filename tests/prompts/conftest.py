@@ -41,6 +41,14 @@ def content(**changes: Any) -> dict[str, Any]:
     return {**base, **changes}
 
 
+@pytest.fixture(autouse=True)
+def tutor_model(db: None) -> None:
+    """The chat model the templates name (the gateway registers the model catalogue)."""
+    from deploy.models import Model
+
+    Model.objects.get_or_create(name="tutor", defaults={"served_name": "sim-model"})
+
+
 @pytest.fixture
 def template(lecturer: User, course: Course) -> Template:
     """Alice's draft "Explain a concept" in ML101, one version."""

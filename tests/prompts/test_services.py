@@ -136,10 +136,14 @@ def test_a_test_run_with_a_failed_check_is_red(template, lecturer):
 def test_test_runs_are_handed_to_the_registered_queue_after_commit(
     template, lecturer, django_capture_on_commit_callbacks
 ):
-    queued = []
+    queued: list[int] = []
+    previous = registry.queue_of(registry.TEST_RUN)
     registry.register_queue(registry.TEST_RUN, queued.append)
-    with django_capture_on_commit_callbacks(execute=True):
-        run = services.testrun_create(actor=lecturer, version=template.versions.get())
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = services.testrun_create(actor=lecturer, version=template.versions.get())
+    finally:
+        registry.register_queue(registry.TEST_RUN, previous)  # type: ignore[arg-type]
     assert queued == [run.pk]
 
 
