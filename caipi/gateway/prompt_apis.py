@@ -14,6 +14,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from caipi.core.errors import ApplicationError, NotAuthenticated
@@ -57,10 +58,10 @@ async def _streamed(
     try:
         user = await request.auser()
         if not user.is_authenticated:
-            raise NotAuthenticated("Sign in to run templates.")
+            raise NotAuthenticated(_("Sign in to run templates."))
         payload = parse_body(request.body, limit=settings.GATEWAY_MAX_BODY_BYTES)
         if not await sync_to_async(policy_accepted)(user=user):
-            raise PolicyNotAccepted("Accept the usage policy first.")
+            raise PolicyNotAccepted(_("Accept the usage policy first."))
         if version_id is None:
             prepared = await sync_to_async(run_prepare)(
                 user=user, template_id=template_id, payload=payload, request=request
@@ -82,7 +83,7 @@ async def _streamed(
     except ApplicationError as exc:
         return error_response(exc)
     except orjson.JSONDecodeError:
-        return error_response(InvalidRequest("The request body is not valid JSON."))
+        return error_response(InvalidRequest(_("The request body is not valid JSON.")))
     response = StreamingHttpResponse(
         rendered(chunks, prepared), content_type="text/event-stream; charset=utf-8"
     )

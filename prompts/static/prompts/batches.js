@@ -3,26 +3,26 @@
   "use strict";
   const root = document.getElementById("batches");
   if (!root) return;
-  const { t, fmt, api, errorMessage, el } = window.CAIPI;
+  const { gettext, fmt, api, errorMessage, el } = window.CAIPI;
   const $ = (id) => document.getElementById(id);
   const csrf = root.dataset.csrf;
   const base = `/api/prompts/templates/${root.dataset.templateId}/batches/`;
-  const STATUS = { queued: t("Queued"), running: t("Running"), succeeded: t("Finished"), failed: t("Failed"), cancelled: t("Cancelled") };
+  const STATUS = { queued: gettext("Queued"), running: gettext("Running"), succeeded: gettext("Finished"), failed: gettext("Failed"), cancelled: gettext("Cancelled") };
 
   function render(item, batch) {
     const finished = ["succeeded", "failed", "cancelled"].includes(batch.status);
     const barId = "bar-" + batch.id;
     item.replaceChildren(...[
-      el("h3", { text: fmt(t("Batch %(id)s · version %(n)s · %(status)s"), { id: batch.id, n: batch.version_number, status: STATUS[batch.status] || batch.status }) }),
+      el("h3", { text: fmt(gettext("Batch %(id)s · version %(n)s · %(status)s"), { id: batch.id, n: batch.version_number, status: STATUS[batch.status] || batch.status }) }),
       el("div", { class: "progress-row" },
-        el("label", { for: barId, text: t("Progress") }), " ",
+        el("label", { for: barId, text: gettext("Progress") }), " ",
         el("progress", { id: barId, max: batch.total || 1, value: batch.done }), " ",
-        el("span", { text: fmt(t("%(done)s of %(total)s done, %(failed)s failed"), batch) })),
+        el("span", { text: fmt(gettext("%(done)s of %(total)s done, %(failed)s failed"), batch) })),
       batch.error ? el("p", { class: "error-text", text: batch.error }) : null,
       el("div", { class: "actions" },
-        finished ? el("a", { class: "button", href: `/api/prompts/batches/${batch.id}/results.csv`, download: "", text: t("Download the results (CSV)") }) : null,
-        !finished ? el("button", { type: "button", class: "secondary", text: t("Cancel"), onclick: () => cancel(batch.id, item) }) : null,
-        batch.purge_after ? el("small", { class: "muted", text: " " + fmt(t("Results are deleted %(when)s."), { when: new Date(batch.purge_after).toLocaleString() }) }) : null),
+        finished ? el("a", { class: "button", href: `/api/prompts/batches/${batch.id}/results.csv`, download: "", text: gettext("Download the results (CSV)") }) : null,
+        !finished ? el("button", { type: "button", class: "secondary", text: gettext("Cancel"), onclick: () => cancel(batch.id, item) }) : null,
+        batch.purge_after ? el("small", { class: "muted", text: " " + fmt(gettext("Results are deleted %(when)s."), { when: new Date(batch.purge_after).toLocaleString() }) }) : null),
     ].filter(Boolean));
     return finished;
   }
@@ -62,7 +62,7 @@
     csvForm.addEventListener("submit", (event) => {
       event.preventDefault();
       const file = $("csv-file").files[0];
-      if (!file) { $("batch-error").textContent = t("Choose a CSV file."); $("csv-file").focus(); return; }
+      if (!file) { $("batch-error").textContent = gettext("Choose a CSV file."); $("csv-file").focus(); return; }
       const body = new FormData();
       body.append("file", file);
       body.append("source", "csv");

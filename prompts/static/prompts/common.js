@@ -3,7 +3,7 @@
 // and sanitized (Markdown, code, math); nothing the model or a student wrote is parsed as HTML here.
 (function () {
   "use strict";
-  const t = (s) => (window.gettext ? window.gettext(s) : s);
+  const gettext = (s) => (window.gettext ? window.gettext(s) : s);
   const fmt = (s, values) => (window.interpolate ? window.interpolate(s, values, true) : s);
 
   async function api(method, url, body, csrf) {
@@ -22,16 +22,16 @@
   function errorMessage(status, error) {
     error = error || {};
     if (status === 429 && error.resets_at) {
-      return fmt(t("You have used up your quota (%(limit)s). It resets %(when)s."),
+      return fmt(gettext("You have used up your quota (%(limit)s). It resets %(when)s."),
         { limit: error.limit || "", when: new Date(error.resets_at).toLocaleString() });
     }
-    if (error.code === "policy_not_accepted") return t("Please accept the usage policy first: reload the page.");
-    if (status === 503) return t("The model is not available right now. Try again in a moment.");
-    if (status === 401) return t("Your session has ended. Open CAIPI again from your course.");
+    if (error.code === "policy_not_accepted") return gettext("Please accept the usage policy first: reload the page.");
+    if (status === 503) return gettext("The model is not available right now. Try again in a moment.");
+    if (status === 401) return gettext("Your session has ended. Open CAIPI again from your course.");
     if (error.problems && error.problems.length) {
       return error.problems.map((p) => (p.field ? p.field.replace(/^inputs\./, "") + ": " : "") + p.message).join(" ");
     }
-    return error.message || t("Something went wrong.");
+    return error.message || gettext("Something went wrong.");
   }
 
   // POST ``payload`` and read the SSE answer: onText(text so far), onHtml(html, final, runId).
@@ -73,12 +73,12 @@
   }
 
   function renderQuota(box, limits) {
-    if (!limits.length) { box.textContent = t("No limits apply to you here."); return; }
+    if (!limits.length) { box.textContent = gettext("No limits apply to you here."); return; }
     box.replaceChildren(...limits.map((limit) => {
       const row = document.createElement("div");
       row.className = "limit";
       const label = document.createElement("span");
-      label.textContent = fmt(t("%(left)s of %(size)s left (%(limit)s)"),
+      label.textContent = fmt(gettext("%(left)s of %(size)s left (%(limit)s)"),
         { left: limit.remaining, size: limit.size, limit: limit.limit });
       const meter = document.createElement("meter");
       meter.min = 0; meter.max = limit.size; meter.value = limit.remaining;
@@ -86,7 +86,7 @@
       meter.setAttribute("aria-label", label.textContent);
       const resets = document.createElement("small");
       resets.className = "muted";
-      resets.textContent = fmt(t("resets %(when)s"), { when: new Date(limit.resets_at).toLocaleString() });
+      resets.textContent = fmt(gettext("resets %(when)s"), { when: new Date(limit.resets_at).toLocaleString() });
       row.append(label, meter, resets);
       return row;
     }));
@@ -99,7 +99,7 @@
       if (!response.ok) { box.textContent = errorMessage(response.status, body.error); return; }
       renderQuota(box, body.limits || []);
     } catch (err) {
-      box.textContent = t("Quota unavailable.");
+      box.textContent = gettext("Quota unavailable.");
     }
   }
 
@@ -116,5 +116,5 @@
     return node;
   }
 
-  window.CAIPI = { t, fmt, api, errorMessage, streamAnswer, renderQuota, refreshQuota, el };
+  window.CAIPI = { gettext, fmt, api, errorMessage, streamAnswer, renderQuota, refreshQuota, el };
 })();

@@ -3,7 +3,7 @@
   "use strict";
   const root = document.getElementById("editor");
   if (!root) return;
-  const { t, fmt, api, errorMessage, streamAnswer, el } = window.CAIPI;
+  const { gettext, fmt, api, errorMessage, streamAnswer, el } = window.CAIPI;
   const data = JSON.parse(document.getElementById("editor-data").textContent);
   const csrf = root.dataset.csrf;
   const $ = (id) => document.getElementById(id);
@@ -15,9 +15,9 @@
   let lastPrompt = $("f-user");
   const CHECK_KINDS = ["contains", "not_contains", "regex", "length", "json", "rubric"];
   const KIND_LABELS = {
-    short_text: t("Short text"), long_text: t("Long text"), choice: t("Choice"), number: t("Number"), yes_no: t("Yes/no"),
-    contains: t("contains"), not_contains: t("does not contain"), regex: t("matches the pattern"),
-    length: t("length in characters"), json: t("is valid JSON"), rubric: t("meets the rubric (judged by a model)"),
+    short_text: gettext("Short text"), long_text: gettext("Long text"), choice: gettext("Choice"), number: gettext("Number"), yes_no: gettext("Yes/no"),
+    contains: gettext("contains"), not_contains: gettext("does not contain"), regex: gettext("matches the pattern"),
+    length: gettext("length in characters"), json: gettext("is valid JSON"), rubric: gettext("meets the rubric (judged by a model)"),
   };
   let uid = 0;
   const id = (prefix) => prefix + "-" + (++uid);
@@ -46,11 +46,11 @@
 
   function stateLine() {
     const template = data.template;
-    if (!template) { $("state-line").textContent = t("Not saved yet."); return; }
+    if (!template) { $("state-line").textContent = gettext("Not saved yet."); return; }
     const published = data.versions.find((v) => v.id === data.published_version_id);
     $("state-line").textContent = published
-      ? fmt(t("Published: version %(n)s. Newest: version %(m)s."), { n: published.number, m: data.versions[0].number })
-      : fmt(t("Draft: not visible to students. Newest: version %(m)s."), { m: data.versions[0].number });
+      ? fmt(gettext("Published: version %(n)s. Newest: version %(m)s."), { n: published.number, m: data.versions[0].number })
+      : fmt(gettext("Draft: not visible to students. Newest: version %(m)s."), { m: data.versions[0].number });
   }
 
   // --- student inputs -----------------------------------------------------------------------
@@ -62,7 +62,7 @@
   function addInput(spec) {
     spec = spec || { name: "", kind: "short_text", label: "", required: true, default: "" };
     const box = el("fieldset", { class: "row-box input-row" });
-    const legend = el("legend", { text: t("Input") });
+    const legend = el("legend", { text: gettext("Input") });
     const name = el("input", { value: spec.name || "", pattern: "[a-z][a-z0-9_]*", maxlength: 40, "data-key": "name" });
     const label = el("input", { value: spec.label || "", maxlength: 200, "data-key": "label" });
     const kind = el("select", { "data-key": "kind" }, ...Object.keys(KIND_LABELS).slice(0, 5).map((k) => el("option", { value: k, text: KIND_LABELS[k] })));
@@ -70,23 +70,23 @@
     const required = el("input", { type: "checkbox", "data-key": "required" });
     required.checked = spec.required !== false;
     const extra = el("div", { class: "inline-fields" });
-    const remove = el("button", { type: "button", class: "secondary small", text: t("Remove this input") });
+    const remove = el("button", { type: "button", class: "secondary small", text: gettext("Remove this input") });
     function kindFields() {
       const k = kind.value;
-      const rows = [field(t("Default"), el("input", { value: spec.default ?? "", "data-key": "default" }))];
-      if (k === "short_text" || k === "long_text") rows.push(field(t("Most characters"), el("input", { type: "number", min: 1, value: spec.max_length ?? (k === "short_text" ? 200 : 4000), "data-key": "max_length" })));
-      if (k === "choice") rows.push(field(t("Choices (separated by commas)"), el("input", { value: (spec.choices || []).join(", "), "data-key": "choices" })));
+      const rows = [field(gettext("Default"), el("input", { value: spec.default ?? "", "data-key": "default" }))];
+      if (k === "short_text" || k === "long_text") rows.push(field(gettext("Most characters"), el("input", { type: "number", min: 1, value: spec.max_length ?? (k === "short_text" ? 200 : 4000), "data-key": "max_length" })));
+      if (k === "choice") rows.push(field(gettext("Choices (separated by commas)"), el("input", { value: (spec.choices || []).join(", "), "data-key": "choices" })));
       if (k === "number") {
-        rows.push(field(t("Smallest"), el("input", { type: "number", value: spec.min ?? "", "data-key": "min" })));
-        rows.push(field(t("Largest"), el("input", { type: "number", value: spec.max ?? "", "data-key": "max" })));
+        rows.push(field(gettext("Smallest"), el("input", { type: "number", value: spec.min ?? "", "data-key": "min" })));
+        rows.push(field(gettext("Largest"), el("input", { type: "number", value: spec.max ?? "", "data-key": "max" })));
       }
       extra.replaceChildren(...rows);
     }
     kind.addEventListener("change", () => { kindFields(); changed(); });
     remove.addEventListener("click", () => { box.remove(); changed(); $("add-input").focus(); });
     kindFields();
-    box.append(legend, el("div", { class: "inline-fields" }, field(t("Name (for {{ input.name }})"), name), field(t("Label shown to students"), label), field(t("Kind"), kind)),
-      el("label", { class: "check" }, required, " " + t("Required")), extra, remove);
+    box.append(legend, el("div", { class: "inline-fields" }, field(gettext("Name (for {{ input.name }})"), name), field(gettext("Label shown to students"), label), field(gettext("Kind"), kind)),
+      el("label", { class: "check" }, required, " " + gettext("Required")), extra, remove);
     $("inputs-list").append(box);
     if (!spec.name) name.focus();
   }
@@ -116,28 +116,28 @@
     const rest = el("div", { class: "inline-fields" });
     function kindFields() {
       const k = kind.value;
-      if (k === "length") rest.replaceChildren(field(t("At least"), el("input", { type: "number", min: 0, value: check.min ?? "", "data-key": "min" })), field(t("At most"), el("input", { type: "number", min: 0, value: check.max ?? "", "data-key": "max" })));
+      if (k === "length") rest.replaceChildren(field(gettext("At least"), el("input", { type: "number", min: 0, value: check.min ?? "", "data-key": "min" })), field(gettext("At most"), el("input", { type: "number", min: 0, value: check.max ?? "", "data-key": "max" })));
       else if (k === "json") rest.replaceChildren();
-      else rest.replaceChildren(field(k === "rubric" ? t("Rubric") : k === "regex" ? t("Pattern") : t("Text"), el("input", { value: check.value || "", "data-key": "value" })));
+      else rest.replaceChildren(field(k === "rubric" ? gettext("Rubric") : k === "regex" ? gettext("Pattern") : gettext("Text"), el("input", { value: check.value || "", "data-key": "value" })));
     }
     kind.addEventListener("change", kindFields);
     kindFields();
-    const remove = el("button", { type: "button", class: "secondary small", text: t("Remove check"), onclick: () => row.remove() });
-    row.append(field(t("The answer"), kind), rest, remove);
+    const remove = el("button", { type: "button", class: "secondary small", text: gettext("Remove check"), onclick: () => row.remove() });
+    row.append(field(gettext("The answer"), kind), rest, remove);
     list.append(row);
   }
 
   function addTest(test) {
     test = test || { name: "", inputs: {}, checks: [] };
-    const box = el("fieldset", { class: "row-box test-row" }, el("legend", { text: t("Test case") }));
+    const box = el("fieldset", { class: "row-box test-row" }, el("legend", { text: gettext("Test case") }));
     const name = el("input", { value: test.name, maxlength: 200, "data-key": "name" });
     const inputs = el("div", { class: "inline-fields test-inputs" });
     box.dataset.inputs = JSON.stringify(test.inputs || {});
     const checks = el("div", { class: "checks" });
     (test.checks || []).forEach((c) => addCheck(checks, c));
-    box.append(field(t("Name"), name), inputs, checks,
-      el("button", { type: "button", class: "secondary small", text: t("Add a check"), onclick: () => addCheck(checks) }), " ",
-      el("button", { type: "button", class: "secondary small", text: t("Remove this test case"), onclick: () => { box.remove(); $("add-test").focus(); } }));
+    box.append(field(gettext("Name"), name), inputs, checks,
+      el("button", { type: "button", class: "secondary small", text: gettext("Add a check"), onclick: () => addCheck(checks) }), " ",
+      el("button", { type: "button", class: "secondary small", text: gettext("Remove this test case"), onclick: () => { box.remove(); $("add-test").focus(); } }));
     $("tests-list").append(box);
     testInputs(box);
     if (!test.name) name.focus();
@@ -148,7 +148,7 @@
     const holder = box.querySelector(".test-inputs");
     for (const input of holder.querySelectorAll("input")) values[input.dataset.name] = input.value;
     holder.replaceChildren(...collectInputs().filter((s) => s.name).map((spec) =>
-      field(fmt(t("Input “%(name)s”"), { name: spec.label || spec.name }), el("input", { value: values[spec.name] ?? "", "data-name": spec.name }))));
+      field(fmt(gettext("Input “%(name)s”"), { name: spec.label || spec.name }), el("input", { value: values[spec.name] ?? "", "data-name": spec.name }))));
   }
 
   function typed(spec, raw) {
@@ -196,8 +196,8 @@
   function variables() {
     const select = $("f-variable");
     const current = select.value;
-    const inputs = collectInputs().filter((s) => s.name).map((s) => ({ name: "input." + s.name, help: fmt(t("The student's answer to “%(label)s”."), { label: s.label || s.name }) }));
-    const all = [...inputs, ...data.builtins, { name: "launch.custom.week", help: t("A custom parameter of the LMS activity (here: week).") }];
+    const inputs = collectInputs().filter((s) => s.name).map((s) => ({ name: "input." + s.name, help: fmt(gettext("The student's answer to “%(label)s”."), { label: s.label || s.name }) }));
+    const all = [...inputs, ...data.builtins, { name: "launch.custom.week", help: gettext("A custom parameter of the LMS activity (here: week).") }];
     select.replaceChildren(...all.map((v) => el("option", { value: v.name, text: v.name, "data-help": v.help })));
     if (all.some((v) => v.name === current)) select.value = current;
     $("variable-help").textContent = select.selectedOptions[0] ? select.selectedOptions[0].dataset.help : "";
@@ -221,7 +221,7 @@
     holder.replaceChildren(...collectInputs().filter((s) => s.name).map((spec) => {
       const input = el("input", { value: values[spec.name] ?? (spec.default ?? ""), "data-name": spec.name });
       input.addEventListener("input", changed);
-      return field(fmt(t("Sample answer for “%(name)s”"), { name: spec.label || spec.name }), input);
+      return field(fmt(gettext("Sample answer for “%(name)s”"), { name: spec.label || spec.name }), input);
     }));
   }
 
@@ -253,7 +253,7 @@
     }
     for (const name of lists) {
       $("problems-" + name).replaceChildren(...byList[name].map((p) => {
-        const where = p.line ? fmt(t("line %(line)s"), { line: p.line }) + (p.column ? ", " + fmt(t("column %(column)s"), { column: p.column }) : "") : p.field;
+        const where = p.line ? fmt(gettext("line %(line)s"), { line: p.line }) + (p.column ? ", " + fmt(gettext("column %(column)s"), { column: p.column }) : "") : p.field;
         const item = el("li", {});
         if (p.line && (name === "system_prompt" || name === "user_prompt")) {
           item.append(el("button", { type: "button", class: "link", text: where, onclick: () => goTo(name, p.line, p.column || 1) }), ": " + p.message);
@@ -277,7 +277,7 @@
 
   async function preview() {
     const seq = ++previewSeq;
-    $("preview-status").textContent = t("Updating the preview…");
+    $("preview-status").textContent = gettext("Updating the preview…");
     try {
       const answer = await api("POST", `/api/prompts/courses/${data.course_id}/preview/`, { content: collectContent(), inputs: sampleInputs() }, csrf);
       if (seq !== previewSeq) return;
@@ -285,8 +285,8 @@
       $("preview-system").textContent = answer.system ?? "";
       $("preview-user").textContent = answer.user ?? "";
       $("preview-status").textContent = answer.problems.length
-        ? fmt(t("%(n)s problem(s) to fix before saving."), { n: answer.problems.length })
-        : t("No problems found.");
+        ? fmt(gettext("%(n)s problem(s) to fix before saving."), { n: answer.problems.length })
+        : gettext("No problems found.");
     } catch (err) {
       if (seq === previewSeq) $("preview-status").textContent = errorMessage(err.status, err.error);
     }
@@ -296,9 +296,9 @@
   async function save(event) {
     event.preventDefault();
     const status = $("save-status");
-    status.textContent = t("Saving…");
+    status.textContent = gettext("Saving…");
     const meta = { name: $("f-name").value.trim(), description: $("f-description").value, audience: $("f-audience").value };
-    if (!meta.name) { status.textContent = t("Give the template a name."); $("f-name").focus(); return; }
+    if (!meta.name) { status.textContent = gettext("Give the template a name."); $("f-name").focus(); return; }
     try {
       if (!data.template) {
         const created = await api("POST", `/api/prompts/courses/${data.course_id}/templates/`, { ...meta, note: $("f-note").value, content: collectContent() }, csrf);
@@ -317,7 +317,7 @@
   // --- try-out (streamed) -------------------------------------------------------------------
   let controller = null;
   async function tryIt() {
-    if (!data.template || !data.versions.length) { $("try-answer").textContent = t("Save the template first."); return; }
+    if (!data.template || !data.versions.length) { $("try-answer").textContent = gettext("Save the template first."); return; }
     const answer = $("try-answer");
     controller = new AbortController();
     $("try-stop").hidden = false; $("try").disabled = true;
@@ -332,7 +332,7 @@
         onHtml: (html) => { answer.innerHTML = html; }, // sanitized by the server (nh3)
       }, controller.signal);
     } catch (err) {
-      if (err.name === "AbortError") answer.append(" " + t("[stopped]"));
+      if (err.name === "AbortError") answer.append(" " + gettext("[stopped]"));
       else answer.textContent = errorMessage(err.status, err.error);
     } finally {
       controller = null;
@@ -348,15 +348,15 @@
     const done = run.status === "passed" || run.status === "failed" || run.status === "error";
     $("tests-progress").hidden = done;
     $("tests-bar").max = run.total || 1; $("tests-bar").value = run.done;
-    $("tests-count").textContent = fmt(t("%(done)s of %(total)s"), run);
-    const verdict = { queued: t("queued"), running: t("running"), passed: t("all passed"), failed: t("some failed"), error: t("could not run") }[run.status];
-    $("tests-summary").textContent = fmt(t("Last test run of version %(n)s: %(verdict)s (%(passed)s of %(total)s passed)."), { n: run.version_number, verdict, passed: run.passed, total: run.total });
+    $("tests-count").textContent = fmt(gettext("%(done)s of %(total)s"), run);
+    const verdict = { queued: gettext("queued"), running: gettext("running"), passed: gettext("all passed"), failed: gettext("some failed"), error: gettext("could not run") }[run.status];
+    $("tests-summary").textContent = fmt(gettext("Last test run of version %(n)s: %(verdict)s (%(passed)s of %(total)s passed)."), { n: run.version_number, verdict, passed: run.passed, total: run.total });
     $("tests-summary").className = "small verdict-" + run.status;
     $("tests-results").replaceChildren(...run.results.map((r) => el("li", { class: r.passed ? "pass" : "fail" },
-      el("strong", { text: (r.passed ? "✓ " : "✗ ") + r.case_name + " — " + (r.passed ? t("passed") : t("failed")) }),
+      el("strong", { text: (r.passed ? "✓ " : "✗ ") + r.case_name + " — " + (r.passed ? gettext("passed") : gettext("failed")) }),
       el("ul", {}, ...r.checks.map((c) => el("li", { text: (c.passed ? "✓ " : "✗ ") + (KIND_LABELS[c.kind] || c.kind) + ": " + c.detail }))),
       r.error ? el("p", { class: "error-text", text: r.error }) : null,
-      r.answer ? el("details", {}, el("summary", { text: t("Answer") }), el("pre", { class: "prompt-box", text: r.answer })) : null)));
+      r.answer ? el("details", {}, el("summary", { text: gettext("Answer") }), el("pre", { class: "prompt-box", text: r.answer })) : null)));
     return done;
   }
 
@@ -386,10 +386,10 @@
   function versionRows() {
     $("versions").tBodies[0].replaceChildren(...data.versions.map((v) => {
       const published = v.id === data.published_version_id;
-      const box = el("input", { type: "checkbox", value: v.id, "aria-label": fmt(t("Compare version %(n)s"), { n: v.number }) });
+      const box = el("input", { type: "checkbox", value: v.id, "aria-label": fmt(gettext("Compare version %(n)s"), { n: v.number }) });
       const action = published
-        ? el("span", { class: "badge state-published", text: t("published") })
-        : el("button", { type: "button", class: "small", text: data.published_version_id && v.number < (data.versions.find((x) => x.id === data.published_version_id) || {}).number ? fmt(t("Roll back to version %(n)s"), { n: v.number }) : fmt(t("Publish version %(n)s"), { n: v.number }), onclick: () => publish(v) });
+        ? el("span", { class: "badge state-published", text: gettext("published") })
+        : el("button", { type: "button", class: "small", text: data.published_version_id && v.number < (data.versions.find((x) => x.id === data.published_version_id) || {}).number ? fmt(gettext("Roll back to version %(n)s"), { n: v.number }) : fmt(gettext("Publish version %(n)s"), { n: v.number }), onclick: () => publish(v) });
       return el("tr", {}, el("td", {}, box), el("th", { scope: "row", text: "v" + v.number }),
         el("td", {}, el("span", { text: v.note }), el("br"), el("small", { class: "muted", text: (v.author || "") + " · " + new Date(v.created_at).toLocaleString() })), el("td", {}, action));
     }));
@@ -401,7 +401,7 @@
       const template = await api("POST", `/api/prompts/templates/${data.template.id}/publish/`, { version_id: v.id }, csrf);
       data.published_version_id = v.id;
       data.template = template;
-      $("publish-status").textContent = fmt(t("Version %(n)s is now what students run."), { n: v.number });
+      $("publish-status").textContent = fmt(gettext("Version %(n)s is now what students run."), { n: v.number });
     } catch (err) {
       $("publish-status").textContent = errorMessage(err.status, err.error);
     }
@@ -412,7 +412,7 @@
     try {
       await api("POST", `/api/prompts/templates/${data.template.id}/unpublish/`, {}, csrf);
       data.published_version_id = null;
-      $("publish-status").textContent = t("Unpublished: students no longer see this template.");
+      $("publish-status").textContent = gettext("Unpublished: students no longer see this template.");
     } catch (err) {
       $("publish-status").textContent = errorMessage(err.status, err.error);
     }
@@ -421,20 +421,20 @@
 
   async function compare() {
     const ticked = [...document.querySelectorAll("#versions input:checked")].map((b) => Number(b.value));
-    if (ticked.length !== 2) { $("publish-status").textContent = t("Tick exactly two versions to compare."); return; }
+    if (ticked.length !== 2) { $("publish-status").textContent = gettext("Tick exactly two versions to compare."); return; }
     const [right, left] = ticked; // rows are newest first
     const diff = await api("GET", `/api/prompts/templates/${data.template.id}/diff/?left=${left}&right=${right}`, undefined, csrf);
     const number = (vid) => data.versions.find((v) => v.id === vid).number;
-    $("diff-heading").textContent = fmt(t("Version %(a)s compared with version %(b)s"), { a: number(left), b: number(right) });
+    $("diff-heading").textContent = fmt(gettext("Version %(a)s compared with version %(b)s"), { a: number(left), b: number(right) });
     const parts = [];
     for (const [name, rows] of Object.entries(diff.texts)) {
-      parts.push(el("h4", { text: name === "system_prompt" ? t("System prompt") : t("User prompt") }));
+      parts.push(el("h4", { text: name === "system_prompt" ? gettext("System prompt") : gettext("User prompt") }));
       parts.push(el("table", { class: "diff" }, el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "v" + number(left) }), el("th", { scope: "col", text: "v" + number(right) }))),
         el("tbody", {}, ...rows.map((r) => el("tr", { class: "diff-" + r.change },
           el("td", { text: r.left, "data-change": r.change === "added" ? "" : r.change }), el("td", { text: r.right, "data-change": r.change === "removed" ? "" : r.change }))))));
     }
     const values = Object.entries(diff.values);
-    if (values.length) parts.push(el("h4", { text: t("Settings") }), el("ul", {}, ...values.map(([name, pair]) => el("li", { text: name + ": " + JSON.stringify(pair.left) + " → " + JSON.stringify(pair.right) }))));
+    if (values.length) parts.push(el("h4", { text: gettext("Settings") }), el("ul", {}, ...values.map(([name, pair]) => el("li", { text: name + ": " + JSON.stringify(pair.left) + " → " + JSON.stringify(pair.right) }))));
     $("diff-body").replaceChildren(...parts);
     $("diff").hidden = false;
     $("diff-heading").focus();
@@ -446,7 +446,7 @@
   versionRows();
   if (!data.template) { $("try").disabled = true; $("run-tests").disabled = true; $("compare").hidden = true; }
   if (data.latest_test_run) follow(data.latest_test_run).catch(() => {});
-  else $("tests-summary").textContent = t("No test run for the newest version yet.");
+  else $("tests-summary").textContent = gettext("No test run for the newest version yet.");
   form.addEventListener("input", (event) => { if (!event.target.closest("#preview-inputs")) changed(); });
   form.addEventListener("submit", save);
   $("f-system").addEventListener("focus", () => { lastPrompt = $("f-system"); });

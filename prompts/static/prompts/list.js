@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   const table = document.getElementById("templates");
-  const { t, fmt, api, errorMessage } = window.CAIPI;
+  const { gettext, fmt, api, errorMessage } = window.CAIPI;
   const holder = document.querySelector("[data-csrf]");
   const csrf = holder ? holder.dataset.csrf : "";
   if (table && table.dataset.usageUrl) {
@@ -20,13 +20,13 @@
       event.preventDefault();
       const status = document.getElementById("import-status");
       const file = document.getElementById("import-file").files[0];
-      if (!file) { status.textContent = t("Choose an export file."); return; }
+      if (!file) { status.textContent = gettext("Choose an export file."); return; }
       try {
         const data = JSON.parse(await file.text());
         const created = await api("POST", importForm.dataset.url, data, csrf);
         window.location.assign(`/prompts/${created.id}/edit/`);
       } catch (err) {
-        status.textContent = err instanceof SyntaxError ? t("This file is not JSON.") : errorMessage(err.status, err.error);
+        status.textContent = err instanceof SyntaxError ? gettext("This file is not JSON.") : errorMessage(err.status, err.error);
       }
     });
   }
@@ -35,7 +35,7 @@
       const status = document.getElementById("copy-status");
       try {
         const created = await api("POST", `/api/prompts/templates/${button.dataset.copy}/copy/`, { course_id: Number(button.dataset.course) }, csrf);
-        status.textContent = fmt(t("Copied as a draft: %(name)s."), created);
+        status.textContent = fmt(gettext("Copied as a draft: %(name)s."), created);
         window.location.assign(`/prompts/${created.id}/edit/`);
       } catch (err) {
         status.textContent = errorMessage(err.status, err.error);

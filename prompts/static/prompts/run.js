@@ -3,7 +3,7 @@
   "use strict";
   const root = document.getElementById("run");
   if (!root) return;
-  const { t, errorMessage, streamAnswer, refreshQuota, el } = window.CAIPI;
+  const { gettext, errorMessage, streamAnswer, refreshQuota, el } = window.CAIPI;
   const $ = (id) => document.getElementById(id);
   const csrf = root.dataset.csrf;
   const url = `/api/prompts/templates/${root.dataset.templateId}/run/`;
@@ -67,7 +67,7 @@
       ok = true;
     } catch (err) {
       answer.classList.add("error");
-      if (err.name === "AbortError") answer.append(" " + t("[stopped]"));
+      if (err.name === "AbortError") answer.append(" " + gettext("[stopped]"));
       else answer.textContent = errorMessage(err.status, err.error);
     } finally {
       answer.classList.remove("streaming");
@@ -110,9 +110,9 @@
   $("copy").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(lastAnswer);
-      $("copy-status").textContent = t("Copied.");
+      $("copy-status").textContent = gettext("Copied.");
     } catch (err) {
-      $("copy-status").textContent = t("Copying is not allowed here; select the text instead.");
+      $("copy-status").textContent = gettext("Copying is not allowed here; select the text instead.");
     }
   });
   for (const starter of document.querySelectorAll(".starter")) {
