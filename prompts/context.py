@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone, translation
 
 from caipi.core.models import Course, CourseRole, Membership
+from caipi.core.permissions import course_role
 from prompts import registry
 from prompts.models import TemplateVersion
 from prompts.rendering import RunContext
@@ -35,12 +36,8 @@ def context_build(
     request: Any = None, role: str | None = None,
 ) -> RunContext:  # fmt: skip
     """The context for ``user`` running a template in ``course`` with checked ``inputs``."""
-    if role is None:
-        role = (
-            Membership.objects.filter(user=user, course=course)
-            .values_list("role", flat=True)
-            .first()
-        )
+    if role is None and getattr(user, "pk", None) is not None:
+        role = course_role(user, course.pk)  # memoised on the user by the permission check
     context = RunContext(
         course={"title": course.title, "label": course.label},
         user={

@@ -65,7 +65,6 @@ class PreparedRun:
     body: dict[str, Any]
     user_id: int
     inputs: dict[str, Any]
-    keep_history: bool
     record: bool = True
 
 
@@ -132,7 +131,7 @@ def try_prepare(
 
     student = sample_student(template.course)
     prepared = _prepared(student, template, version, payload, request, role="learner")
-    return PreparedRun(template, version, prepared.body, user.pk, prepared.inputs, False, False)
+    return PreparedRun(template, version, prepared.body, user.pk, prepared.inputs, record=False)
 
 
 def _prepared(
@@ -156,8 +155,7 @@ def _prepared(
     if follow_up:
         messages.append({"role": "user", "content": follow_up})
     body = {**version.params, "model": version.model, "messages": messages}
-    keep = course_keeps_conversations(course_id=template.course_id)
-    return PreparedRun(template, version, body, getattr(user, "pk", None) or 0, inputs, keep)
+    return PreparedRun(template, version, body, getattr(user, "pk", None) or 0, inputs)
 
 
 def _html_event(text: str, *, final: bool, run_id: int | None = None) -> bytes:
@@ -166,13 +164,16 @@ def _html_event(text: str, *, final: bool, run_id: int | None = None) -> bytes:
 
 
 def _record(prepared: PreparedRun, answer: str) -> int | None:
+    """Record the run once it ended (off the path to the first token): the texts only
+    when the course keeps history."""
     if not prepared.record:
         return None
+    keep = course_keeps_conversations(course_id=prepared.template.course_id)
     run = services.run_record(
         template=prepared.template, version=prepared.version, user_id=prepared.user_id,
-        inputs=prepared.inputs, keep_history=prepared.keep_history,
+        inputs=prepared.inputs, keep_history=keep,
     )  # fmt: skip
-    if prepared.keep_history:
+    if keep:
         services.run_keep_answer(run_id=run.pk, answer=answer)
     return run.pk
 

@@ -23,6 +23,7 @@ from django.urls import reverse
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
 from lms_connectors import claims, targets
+from prompts import cache as prompt_cache
 from prompts import registry
 from prompts.models import Template, TemplateState
 
@@ -90,6 +91,8 @@ def _launch_data(course: Course, request: Any) -> dict[str, Any]:
     from lms_connectors.views import SESSION_LAUNCHES
 
     launch_ids = list(request.session.get(SESSION_LAUNCHES, []))
+    if not launch_ids:
+        return {}
     contexts = set(LtiContext.objects.filter(course=course).values_list("context_id", flat=True))
     for launch_id in reversed(launch_ids):
         try:
@@ -118,11 +121,19 @@ def registry_name_ok(key: str) -> bool:
 def lms_context(*, course: Course, user: Any, request: Any, **_: Any) -> dict[str, Any]:
     """Course data the LMS told CAIPI (until the Moodle web services client lands: the
     titles of placed CAIPI activities) and the launch's data."""
+    return {"course": _course_data(course.pk), "launch": _launch_data(course, request)}
+
+
+def _course_data(course_id: int) -> dict[str, Any]:
+    """The course's LMS data, cached briefly (it changes when activities are placed)."""
     from lms_connectors.models import LtiResourceLink
 
-    titles = LtiResourceLink.objects.filter(context__course=course).exclude(title="")
-    activities = list(dict.fromkeys(titles.order_by("created_at").values_list("title", flat=True)))
-    return {"course": {"activities": activities}, "launch": _launch_data(course, request)}
+    def load() -> dict[str, Any]:
+        titles = LtiResourceLink.objects.filter(context__course_id=course_id).exclude(title="")
+        ordered = titles.order_by("created_at").values_list("title", flat=True)
+        return {"activities": list(dict.fromkeys(ordered))}
+
+    return dict(prompt_cache.course_data.get_or_load(course_id, load))
 
 
 def _resolve(course: Course, argument: str) -> str | None:

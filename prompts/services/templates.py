@@ -14,6 +14,7 @@ from caipi.core.audit import audit
 from caipi.core.errors import ApplicationError, NotFound
 from caipi.core.models import Course
 from caipi.core.permissions import Action, require
+from prompts import cache
 from prompts.models import (
     Audience,
     PromptSettings,
@@ -99,6 +100,7 @@ def template_update(
     for field, value in _meta(name, description, audience).items():
         setattr(template, field, value)
     template.save(update_fields=["name", "description", "audience", "updated_at"])
+    transaction.on_commit(lambda: cache.published.forget(template.pk))
     return template
 
 
@@ -162,6 +164,7 @@ def template_publish(*, actor: Any, template: Template, version: TemplateVersion
     template.save(update_fields=["published_version", "state", "updated_at"])
     after = {"published_version": version.pk, "state": template.state}
     audit(actor=actor, action="prompt.publish", target=template, before=before, after=after)
+    transaction.on_commit(lambda: cache.published.forget(template.pk))
     return template
 
 
@@ -174,6 +177,7 @@ def template_unpublish(*, actor: Any, template: Template) -> Template:
     template.state = TemplateState.DRAFT
     template.save(update_fields=["published_version", "state", "updated_at"])
     audit(actor=actor, action="prompt.unpublish", target=template, before=before, after={})
+    transaction.on_commit(lambda: cache.published.forget(template.pk))
     return template
 
 
@@ -185,6 +189,7 @@ def template_archive(*, actor: Any, template: Template) -> Template:
     template.state = TemplateState.ARCHIVED
     template.save(update_fields=["published_version", "state", "updated_at"])
     audit(actor=actor, action="prompt.archive", target=template)
+    transaction.on_commit(lambda: cache.published.forget(template.pk))
     return template
 
 
