@@ -14,6 +14,7 @@ import requests
 from django.conf import settings
 
 HttpError = requests.RequestException
+LmsSession = requests.Session
 
 
 class TimeoutSession(requests.Session):

@@ -16,9 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
+from caipi.core.permissions import require
 from caipi.governance import selectors, services
 from caipi.governance.models import ApiKey, LimitMetric, LimitScope, LimitWindow
+from caipi.governance.permissions import COURSE_SET_BUDGET, COURSE_VIEW_USAGE
 from caipi.governance.policy import PolicyAccepted
 from caipi.governance.principal import principal_for_user
 
@@ -105,13 +106,13 @@ class CourseBudgetApi(GovernedAPIView):
 
     def get(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
-        require(request.user, Action.COURSE_VIEW_USAGE, course)
+        require(request.user, COURSE_VIEW_USAGE, course)
         limits = selectors.course_limits(course=course)
         return Response({"limits": [_limit_json(limit) for limit in limits]})
 
     def put(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
-        require(request.user, Action.COURSE_SET_BUDGET, course)
+        require(request.user, COURSE_SET_BUDGET, course)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         limit = services.course_budget_set(actor=request.user, course=course, **data.validated_data)
@@ -158,7 +159,7 @@ class PolicyApi(APIView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request: Request) -> Response:
-        policy = services.policy_current()
+        policy = selectors.policy_current()
         return Response(
             {
                 "version": policy.version if policy else None,

@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-import redis
 from asgiref.sync import sync_to_async
 
-from caipi.governance.connections import async_redis, redis_configured, sync_redis
+from caipi.core.redis import RedisError, async_redis, redis_configured, sync_redis
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class _SharedVersion:
             self._checked = time.monotonic()
             try:
                 self._remote = int(sync_redis().get(VERSION_KEY) or 0)
-            except redis.RedisError as exc:  # keep the last known version; TTLs still apply
+            except RedisError as exc:  # keep the last known version; TTLs still apply
                 logger.warning("governance version unreadable: %s", type(exc).__name__)
         return (self._local, self._remote)
 
@@ -72,7 +71,7 @@ class _SharedVersion:
     async def _aread(self) -> None:
         try:
             self._remote = int(await async_redis().get(VERSION_KEY) or 0)
-        except redis.RedisError as exc:
+        except RedisError as exc:
             logger.warning("governance version unreadable: %s", type(exc).__name__)
 
     def bump(self) -> None:
@@ -81,7 +80,7 @@ class _SharedVersion:
         if redis_configured():
             try:
                 sync_redis().incr(VERSION_KEY)
-            except redis.RedisError as exc:
+            except RedisError as exc:
                 logger.warning("governance version not bumped in Redis: %s", type(exc).__name__)
 
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,9 +16,10 @@ from django.views.decorators.http import require_http_methods
 
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can
+from caipi.core.permissions import SITE_ADMIN, can, require
 from caipi.governance import selectors, services
 from caipi.governance.models import ApiKey
+from caipi.governance.permissions import APIKEY_CREATE, COURSE_VIEW_USAGE
 from caipi.governance.policy import policy_required
 
 logger = logging.getLogger(__name__)
@@ -46,8 +46,7 @@ def _usage_context(records, days: int, groupings: tuple[str, ...]) -> dict:
 @policy_required
 def usage_site(request: HttpRequest) -> HttpResponse:
     """Site usage for admins: per day, model, course and role."""
-    if not can(request.user, Action.SITE_ADMIN):
-        raise DjangoPermissionDenied("Only administrators see the whole site's usage.")
+    require(request.user, SITE_ADMIN)
     days = _days(request)
     records = selectors.usage_records(since=timezone.now() - timedelta(days=days))
     context = _usage_context(records, days, ("day", "model", "course", "role"))
@@ -59,8 +58,7 @@ def usage_site(request: HttpRequest) -> HttpResponse:
 def usage_course(request: HttpRequest, course_id: int) -> HttpResponse:
     """One course's usage for its staff (and admins): per day, model and role."""
     course = get_object_or_404(Course, pk=course_id)
-    if not can(request.user, Action.COURSE_VIEW_USAGE, course):
-        raise DjangoPermissionDenied("Only the course's staff see its usage.")
+    require(request.user, COURSE_VIEW_USAGE, course)
     days = _days(request)
     courses = Course.objects.filter(pk=course.pk)
     records = selectors.usage_records(since=timezone.now() - timedelta(days=days), courses=courses)
@@ -78,11 +76,10 @@ def usage_export_csv(request: HttpRequest) -> HttpResponse:
     courses = None
     if course_id.isdigit():
         course = get_object_or_404(Course, pk=int(course_id))
-        if not can(request.user, Action.COURSE_VIEW_USAGE, course):
-            raise DjangoPermissionDenied("Only the course's staff export its usage.")
+        require(request.user, COURSE_VIEW_USAGE, course)
         courses = Course.objects.filter(pk=course.pk)
-    elif not can(request.user, Action.SITE_ADMIN):
-        raise DjangoPermissionDenied("Only administrators export the whole site's usage.")
+    else:
+        require(request.user, SITE_ADMIN)
     records = selectors.usage_records(
         since=timezone.now() - timedelta(days=_days(request)), courses=courses
     )
@@ -120,7 +117,7 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     context = {
         "keys": selectors.apikey_list(user=request.user),
         "new_key": new_key,
-        "may_create": services.apikey_may_self_create(user=request.user),
+        "may_create": can(request.user, APIKEY_CREATE, request.user),
     }
     return render(request, "governance/keys.html", context)
 
@@ -136,7 +133,7 @@ def policy_page(request: HttpRequest) -> HttpResponse:
         services.policy_accept(user=request.user, channel="web")
         return redirect(next_url)
     context = {
-        "policy": services.policy_current(),
+        "policy": selectors.policy_current(),
         "accepted": selectors.policy_accepted(user=request.user),
         "next": next_url,
     }

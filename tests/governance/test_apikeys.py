@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from caipi.core.errors import NotAuthenticated, PermissionDenied
+from caipi.core.redis import sync_redis
 from caipi.governance import snapshot
 from caipi.governance.apikeys import aapikey_authenticate, apikey_authenticate, apikey_hash
-from caipi.governance.connections import sync_redis
 from caipi.governance.models import ApiKey, AuditEntry
 from caipi.governance.services import apikey_create, apikey_revoke
 
