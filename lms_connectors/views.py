@@ -137,6 +137,8 @@ def lti_deep_link(request: HttpRequest, launch_id: str) -> HttpResponse:
     if choice is None:
         raise LtiRefused("unknown_target", "Pick one of the offered items.")
     platform = selectors.platform_find(issuer=launch.issuer, client_id=launch.client_id)
+    if platform is None:  # deleted since the launch
+        raise LtiRefused("unknown_platform", "This LMS is no longer registered.")
     item = tool.ContentItem(
         title=choice.title,
         text=choice.description,

@@ -43,12 +43,19 @@ def redis_configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def _url() -> str:
+    url = settings.REDIS_URL
+    if not url:
+        raise RuntimeError("REDIS_URL is not set: check redis_configured() first")
+    return str(url)
+
+
 def sync_redis() -> redis.Redis:
     """The process's sync client. Assumes ``redis_configured()``."""
     global _sync_client
     if _sync_client is None:
         _sync_client = redis.Redis.from_url(
-            settings.REDIS_URL,
+            _url(),
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             max_connections=MAX_CONNECTIONS,
@@ -62,7 +69,7 @@ def async_redis() -> aredis.Redis:
     loop = asyncio.get_running_loop()
     if _async_client is None or _async_client[0] is not loop:
         pool = aredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
+            _url(),
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             max_connections=MAX_CONNECTIONS,

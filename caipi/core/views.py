@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from caipi.core import metrics, navigation, selectors
+from caipi.core.auth import request_user
 from caipi.core.models import Course
 from caipi.core.permissions import COURSE_VIEW, require
 from caipi.core.readiness import readiness_probes
@@ -41,7 +42,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page: what this CAIPI serves and where to go next."""
-    return render(request, "core/home.html", selectors.home_overview(user=request.user))
+    return render(request, "core/home.html", selectors.home_overview(user=request_user(request)))
 
 
 @login_required
@@ -53,7 +54,7 @@ def course_home(request: HttpRequest, course_id: int) -> HttpResponse:
     require(request.user, COURSE_VIEW, course)
     context = {
         "course": course,
-        "membership": selectors.membership_get(user=request.user, course=course),
-        "sections": navigation.course_sections(user=request.user, course=course),
+        "membership": selectors.membership_get(user=request_user(request), course=course),
+        "sections": navigation.course_sections(user=request_user(request), course=course),
     }
     return render(request, "core/course_home.html", context)

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -27,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from caipi.core.auth import request_user
 from caipi.core.errors import ApplicationError, NotAuthenticated
 from caipi.core.models import Course
 from caipi.core.permissions import require
@@ -51,7 +53,7 @@ def error_response(exc: ApplicationError) -> JsonResponse:
 
 
 @require_POST
-async def chat_api(request: HttpRequest) -> HttpResponse:
+async def chat_api(request: HttpRequest) -> HttpResponseBase:
     """Stream a chat answer for a course member; 401/403/400/404/429/503 as on /v1."""
     from django.conf import settings
 
@@ -138,7 +140,7 @@ class JobSubmitApi(APIView):
         if course_id is not None:
             course = get_object_or_404(Course, pk=course_id)
             require(request.user, COURSE_USE_ASSISTANT, course)
-        job = services.job_submit(user=request.user, **data.validated_data)
+        job = services.job_submit(user=request_user(request), **data.validated_data)
         location = reverse("gateway_job", args=[job.pk])
         return Response(JobOutput(job).data, status=202, headers={"Location": location})
 
@@ -147,7 +149,7 @@ class JobDetailApi(APIView):
     """``GET /api/jobs/<id>/``: progress; results once finished. Only its creator sees it."""
 
     def get(self, request: Request, job_id: int) -> Response:
-        job = selectors.job_get(job_id=job_id, user=request.user)
+        job = selectors.job_get(job_id=job_id, user=request_user(request))
         answer = dict(JobOutput(job).data)
         if job.is_finished:
             answer["results"] = job.results

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from caipi.core.auth import request_user
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
 from caipi.core.permissions import SITE_ADMIN, can, require
@@ -101,21 +102,23 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if "revoke" in request.POST:
-                key = get_object_or_404(ApiKey, pk=request.POST["revoke"], user=request.user)
-                services.apikey_revoke(key=key, actor=request.user)
+                key = get_object_or_404(
+                    ApiKey, pk=request.POST["revoke"], user=request_user(request)
+                )
+                services.apikey_revoke(key=key, actor=request_user(request))
                 messages.info(request, f"Key caipi-{key.prefix}-… revoked.")
             else:
                 days = request.POST.get("expires_days", "")
                 _, new_key = services.apikey_create(
-                    user=request.user,
-                    actor=request.user,
+                    user=request_user(request),
+                    actor=request_user(request),
                     name=request.POST.get("name", ""),
                     expires_days=int(days) if days.isdigit() else None,
                 )
         except ApplicationError as error:
             messages.error(request, error.message)
     context = {
-        "keys": selectors.apikey_list(user=request.user),
+        "keys": selectors.apikey_list(user=request_user(request)),
         "new_key": new_key,
         "may_create": can(request.user, APIKEY_CREATE, request.user),
     }
@@ -130,11 +133,11 @@ def policy_page(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = "/"
     if request.method == "POST":
-        services.policy_accept(user=request.user, channel="web")
+        services.policy_accept(user=request_user(request), channel="web")
         return redirect(next_url)
     context = {
         "policy": selectors.policy_current(),
-        "accepted": selectors.policy_accepted(user=request.user),
+        "accepted": selectors.policy_accepted(user=request_user(request)),
         "next": next_url,
     }
     return render(request, "governance/policy.html", context)

@@ -98,7 +98,7 @@ def _caipi_targets(settings: Settings, bench: Bench, procs: ProcessSet) -> list[
         proc = caipi_env.start_server(
             server, procs, env, settings.run_dir, settings.sut_cpus, key, MAIN_MODEL
         )
-        pools = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+        pools: dict[str, tuple[str, ...]] = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
         targets.append(Target(f"caipi-{server}", pools, api_key=key, sut=proc))
     return targets
 
@@ -122,7 +122,7 @@ def _litellm_target(settings: Settings, bench: Bench, procs: ProcessSet) -> Targ
         )
     )
     wait_ready(proc, "/health/liveliness", 180)
-    pools = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+    pools: dict[str, tuple[str, ...]] = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
     return Target("litellm", pools, api_key=litellm_env.MASTER_KEY, sut=proc)
 
 
