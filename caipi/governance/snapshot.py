@@ -34,18 +34,19 @@ K = TypeVar("K")
 class _SharedVersion:
     """The governance version: (local bumps, Redis counter), polled at most once a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # a seam for tests: the poll interval without waiting for it
         self._local = 0
         self._remote = 0
         self._checked = 0.0
         self._refresh: asyncio.Task[None] | None = None  # keeps the background read alive
 
     def _due(self) -> bool:
-        return redis_configured() and time.monotonic() - self._checked >= POLL_SECONDS
+        return redis_configured() and self.clock() - self._checked >= POLL_SECONDS
 
     def current(self) -> tuple[int, int]:
         if self._due():
-            self._checked = time.monotonic()
+            self._checked = self.clock()
             try:
                 self._remote = int(sync_redis().get(VERSION_KEY) or 0)
             except RedisError as exc:  # keep the last known version; TTLs still apply
@@ -61,7 +62,7 @@ class _SharedVersion:
         """
         if self._due():
             first = self._checked == 0.0  # never read (or just bumped here): wait this once
-            self._checked = time.monotonic()
+            self._checked = self.clock()
             if first:
                 await self._aread()
             else:

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateway', '0001_initial'),
+        ("gateway", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='job',
-            name='attempts',
+            model_name="job",
+            name="attempts",
         ),
     ]
