@@ -38,9 +38,11 @@ class ModelRoute:
     endpoints: tuple[EndpointRoute, ...] = ()
 
 
-def model_list(*, enabled_only: bool = False) -> QuerySet[Model]:
-    """All models by name (only enabled ones on request)."""
+def model_list(*, enabled_only: bool = False, kind: str | None = None) -> QuerySet[Model]:
+    """All models by name (only enabled ones, or of one kind, on request)."""
     models = Model.objects.all()
+    if kind is not None:
+        models = models.filter(kind=kind)
     return models.filter(enabled=True) if enabled_only else models
 
 

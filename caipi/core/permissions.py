@@ -18,6 +18,10 @@ app — nor of an app that does not exist yet. Two kinds:
 
 Anonymous and inactive users may do nothing. An action nobody registered is a programming
 error (``KeyError``), not a refusal.
+
+One deliberate exception: the raw ``/v1`` API has no user row on its hot path, so it judges
+the API key's in-memory principal with ``governance.principal.principal_may_use_model`` —
+the function the ``model.use`` rule itself ends in.
 """
 
 from __future__ import annotations

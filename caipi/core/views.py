@@ -42,7 +42,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page: what this CAIPI serves and where to go next."""
-    return render(request, "core/home.html", selectors.home_overview(user=request_user(request)))
+    return render(request, "core/home.html", selectors.home_overview(user=request.user))
 
 
 @login_required

@@ -26,7 +26,7 @@ def job_get(*, job_id: int, user: Any) -> Job:
 
 def chat_models_for(*, user: Any, course: Course) -> list[Model]:
     """The enabled chat models ``user`` may use in ``course`` (``model.use``), by name."""
-    models = deploy_selectors.model_list(enabled_only=True).filter(kind=ModelKind.CHAT)
+    models = deploy_selectors.model_list(enabled_only=True, kind=ModelKind.CHAT)
     return [model for model in models if can(user, MODEL_USE, model.name, course=course)]
 
 

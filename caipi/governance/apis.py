@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from caipi.core.auth import request_user
 from caipi.core.models import Course
-from caipi.core.permissions import require
+from caipi.core.permissions import COURSE_VIEW, require
 from caipi.governance import selectors, services
 from caipi.governance.models import ApiKey, LimitMetric, LimitScope, LimitWindow
 from caipi.governance.permissions import COURSE_SET_BUDGET, COURSE_VIEW_USAGE
@@ -35,11 +35,11 @@ class QuotaMeApi(GovernedAPIView):
     """GET /api/quota/me[?course=<id>]: every limit the caller draws on, with what remains."""
 
     def get(self, request: Request) -> Response:
-        course_id = request.query_params.get("course")
-        principal = principal_for_user(
-            user_id=request_user(request).pk,
-            course_id=int(course_id) if course_id and course_id.isdigit() else None,
-        )
+        raw = request.query_params.get("course")
+        course_id = int(raw) if raw and raw.isdigit() else None
+        if course_id is not None:
+            require(request.user, COURSE_VIEW, get_object_or_404(Course, pk=course_id))
+        principal = principal_for_user(user_id=request_user(request).pk, course_id=course_id)
         return Response({"limits": selectors.quota_overview(principal=principal)})
 
 
