@@ -16,7 +16,7 @@ class CaipiAutoSchema(AutoSchema):
     """Names nested serializers after their view: CAIPI's views nest ``Input``/``Output``
     classes (one per view), which would otherwise all be called "Input" in the schema."""
 
-    def get_serializer_name(self, serializer: Any, direction: str) -> str:
+    def get_serializer_name(self, serializer: Any, direction: Any) -> str:
         cls = serializer.__class__
         name = super().get_serializer_name(serializer, direction)
         outer = cls.__qualname__.split(".")[0]

@@ -5,7 +5,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from caipi.core import views
-from caipi.gateway import views as gateway_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,7 +12,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),
     path("courses/<int:course_id>/", views.course_home, name="course_home"),
-    path("courses/<int:course_id>/assistant/", gateway_views.assistant, name="course_assistant"),
     path("admin/", admin.site.urls),
     path("lti/", include("lms_connectors.urls")),
     path("api/deploy/", include("deploy.urls")),

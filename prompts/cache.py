@@ -30,7 +30,7 @@ class TTLCache:
         now = time.monotonic()
         found = self._items.get(key)
         if found is not None and found[0] > now:
-            return found[1]  # type: ignore[no-any-return]
+            return found[1]  # type: ignore[no-any-return, unused-ignore]
         value = load()
         with self._lock:
             if len(self._items) >= MAX_ENTRIES:

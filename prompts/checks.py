@@ -86,7 +86,7 @@ def _one(raw: Any, where: str, problems: list[Problem]) -> Check | None:
         problems.append(Problem(where, _("Each check must be an object.")))
         return None
     try:
-        kind = CheckKind(raw.get("kind"))
+        kind = CheckKind(str(raw.get("kind")))
     except ValueError:
         kinds = ", ".join(k.value for k in CheckKind)
         problems.append(Problem(f"{where}.kind", _("Pick one of: %(k)s.") % {"k": kinds}))

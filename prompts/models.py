@@ -79,6 +79,14 @@ class Template(models.Model):
     def is_published(self) -> bool:
         return self.state == TemplateState.PUBLISHED and self.published_version_id is not None
 
+    @property
+    def home(self) -> Course:
+        """The course a course template runs in; ``ValueError`` for a library template,
+        which runs nowhere until it is copied into a course."""
+        if self.course is None:
+            raise ValueError(f"template {self.pk} is a library template and has no course")
+        return self.course
+
 
 class TemplateVersion(models.Model):
     """One saved state of a template, immutable: a change is a new version.

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from caipi.core.errors import NotFound
 from caipi.core.models import Course, CourseRole, Membership
-from caipi.core.permissions import Action, can, require
+from caipi.core.permissions import COURSE_VIEW, SITE_ADMIN, can, require
 from prompts import cache
 from prompts.models import (
     Audience,
@@ -27,6 +27,7 @@ from prompts.models import (
     TemplateVersion,
     TestRun,
 )
+from prompts.permissions import COURSE_MANAGE_PROMPTS, TEMPLATE_RUN
 from prompts.services.templates import require_template_edit
 
 
@@ -44,9 +45,9 @@ def _template(template_id: Any) -> Template:
 def template_list_for_course(*, user: Any, course: Course) -> QuerySet[Template]:
     """The course's templates this user may see: all but archived ones for course staff,
     the published ones for students (learner audience only)."""
-    require(user, Action.COURSE_VIEW, course)
+    require(user, COURSE_VIEW, course)
     templates = Template.objects.filter(course=course).select_related("published_version")
-    if can(user, Action.COURSE_MANAGE_PROMPTS, course):
+    if can(user, COURSE_MANAGE_PROMPTS, course):
         return templates.exclude(state=TemplateState.ARCHIVED)
     return templates.filter(
         state=TemplateState.PUBLISHED,
@@ -82,10 +83,10 @@ def template_for_run(*, user: Any, template_id: Any) -> tuple[Template, Template
     template = _published(template_id)
     if template.course_id is None:
         raise NotFound(str(_("There is no such template.")))
-    require(user, Action.TEMPLATE_RUN, template)
+    require(user, TEMPLATE_RUN, template)
     if not template.is_published or template.published_version is None:
         raise NotFound(str(_("This template is not published.")))
-    staff = can(user, Action.COURSE_MANAGE_PROMPTS, template.course)
+    staff = can(user, COURSE_MANAGE_PROMPTS, template.course)
     if template.audience == Audience.STAFF and not staff:
         raise NotFound(str(_("There is no such template.")))
     return template, template.published_version
@@ -113,7 +114,7 @@ def testrun_get(*, user: Any, run_id: Any) -> TestRun:
 def library_list(*, user: Any) -> QuerySet[Template]:
     """Approved library templates; admins also see the proposed ones."""
     entries = Template.objects.filter(course__isnull=True)
-    if can(user, Action.SITE_ADMIN):
+    if can(user, SITE_ADMIN):
         return entries.exclude(library_state=LibraryState.NONE)
     return entries.filter(library_state=LibraryState.APPROVED)
 
@@ -128,7 +129,7 @@ def batch_get(*, user: Any, batch_id: Any) -> BatchRun:
 
 
 def batch_list(*, template: Template) -> QuerySet[BatchRun]:
-    return template.batches.order_by("-created_at")[:20]  # type: ignore[return-value]
+    return template.batches.order_by("-created_at")[:20]
 
 
 def usage_by_template(*, course: Course) -> dict[int, dict[str, int]]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from caipi.core.errors import ApplicationError
@@ -101,7 +102,7 @@ class Problem:
     (1-based) point into a prompt text when the problem is there."""
 
     field: str
-    message: str
+    message: str | Promise  # a lazy translation until shown
     line: int | None = None
     column: int | None = None
 
@@ -167,7 +168,7 @@ class InputSpec:
 class _Parser:
     problems: list[Problem] = field(default_factory=list)
 
-    def fail(self, where: str, message: Any) -> None:
+    def fail(self, where: str, message: str | Promise) -> None:
         self.problems.append(Problem(where, message))
 
 
@@ -195,7 +196,7 @@ def _one_spec(raw: Any, where: str, parser: _Parser) -> InputSpec | None:
         parser.fail(f"{where}.name", _("Use a name of small letters, digits and _, e.g. topic."))
         return None
     try:
-        kind = InputKind(raw.get("kind"))
+        kind = InputKind(str(raw.get("kind")))
     except ValueError:
         kinds = ", ".join(k.value for k in InputKind)
         parser.fail(f"{where}.kind", _("The kind must be one of: %(kinds)s.") % {"kinds": kinds})
@@ -217,26 +218,31 @@ def _with_kind_fields(spec: InputSpec, raw: dict, where: str, parser: _Parser) -
     if kind in TEXT_KINDS:
         spec = replace(spec, max_length=_text_limit(kind, raw.get("max_length"), where, parser))
     elif kind == InputKind.CHOICE:
-        choices = raw.get("choices")
-        valid = isinstance(choices, list) and 1 <= len(choices) <= MAX_CHOICES
-        if not valid or not all(isinstance(c, str) and 0 < len(c) <= 200 for c in choices):
+        raw_choices = raw.get("choices")
+        choices: list[str] = []
+        if (
+            isinstance(raw_choices, list)
+            and 1 <= len(raw_choices) <= MAX_CHOICES
+            and all(isinstance(c, str) and 0 < len(c) <= 200 for c in raw_choices)
+        ):
+            choices = [str(c) for c in raw_choices]
+        else:
             parser.fail(
                 f"{where}.choices",
                 _("List 1 to %(max)s choices, each a short text.") % {"max": MAX_CHOICES},
             )
-            choices = []
         spec = replace(spec, choices=tuple(dict.fromkeys(choices)))
     elif kind == InputKind.NUMBER:
         low, high = raw.get("min"), raw.get("max")
         for bound, value in (("min", low), ("max", high)):
             if value is not None and not _is_number(value):
                 parser.fail(f"{where}.{bound}", _("Give a number."))
-        if _is_number(low) and _is_number(high) and low > high:
+        if _is_number(low) and _is_number(high) and float(low) > float(high):  # type: ignore[arg-type]
             parser.fail(f"{where}.max", _("The largest value is smaller than the smallest."))
         spec = replace(
             spec,
-            minimum=low if _is_number(low) else None,
-            maximum=high if _is_number(high) else None,
+            minimum=float(low) if _is_number(low) else None,  # type: ignore[arg-type]
+            maximum=float(high) if _is_number(high) else None,  # type: ignore[arg-type]
             integer=bool(raw.get("integer", False)),
         )
     default = raw.get("default")

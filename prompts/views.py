@@ -17,12 +17,13 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can, require
+from caipi.core.permissions import can, require
 from prompts import registry, selectors
 from prompts.apis.outputs import TemplateOutput, VersionOutput, VersionSummaryOutput
 from prompts.context import sample_student
 from prompts.i18n import in_user_language
 from prompts.models import Audience, TestRun
+from prompts.permissions import COURSE_MANAGE_PROMPTS, COURSE_VIEW_USAGE
 from prompts.variables import BUILTINS, InputKind
 
 
@@ -38,12 +39,12 @@ def course_prompts(request: HttpRequest, course_id: int) -> HttpResponse:
     the published ones as cards to run."""
     course = get_object_or_404(Course, pk=course_id)
     templates = list(selectors.template_list_for_course(user=request.user, course=course))
-    staff = can(request.user, Action.COURSE_MANAGE_PROMPTS, course)
+    staff = can(request.user, COURSE_MANAGE_PROMPTS, course)
     context = {
         "course": course,
         "templates": templates,
         "staff": staff,
-        "may_view_usage": can(request.user, Action.COURSE_VIEW_USAGE, course),
+        "may_view_usage": can(request.user, COURSE_VIEW_USAGE, course),
         "library": list(selectors.library_list(user=request.user)) if staff else [],
         "other_courses": _teaching_elsewhere(request.user, course) if staff else [],
     }
@@ -56,7 +57,7 @@ def _teaching_elsewhere(user: Any, course: Course) -> list[Course]:
     return [
         other
         for other in course_list_for_user(user=user).exclude(pk=course.pk)
-        if can(user, Action.COURSE_MANAGE_PROMPTS, other)
+        if can(user, COURSE_MANAGE_PROMPTS, other)
     ]
 
 
@@ -92,7 +93,7 @@ def _editor_context(request: HttpRequest, course: Course, template: Any) -> dict
 def template_new(request: HttpRequest, course_id: int) -> HttpResponse:
     """The editor for a new template of the course (saved on the first save)."""
     course = get_object_or_404(Course, pk=course_id)
-    require(request.user, Action.COURSE_MANAGE_PROMPTS, course)
+    require(request.user, COURSE_MANAGE_PROMPTS, course)
     return render(request, "prompts/editor.html", _editor_context(request, course, None))
 
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.db import transaction
 
 from caipi.core.models import Course, CourseRole, Membership, SiteRole, User
+from caipi.governance import selectors as governance_selectors
 from caipi.governance import services as governance_services
 from caipi.governance.models import LimitMetric, LimitScope, LimitWindow, QuotaLimit
 from deploy import services as deploy_services
 from deploy.models import Endpoint, Model
 
-NOTES_DIR = Path(__file__).resolve().parent / "notes"
 DEMO_COURSE = {"label": "ML101", "title": "Introduction to Machine Learning"}
 DEMO_POLICY = """\
 CAIPI demo usage policy
@@ -75,13 +74,8 @@ def _seed_governance(*, admin: User) -> None:
         QuotaLimit.objects.get_or_create(
             scope=scope, role=role, metric=metric, window=window, defaults={"size": size}
         )
-    if governance_services.policy_current() is None:
+    if governance_selectors.policy_current() is None:
         governance_services.policy_publish(text=DEMO_POLICY, actor=admin)
-
-
-def demo_notes() -> list[Path]:
-    """The sample lecture notes shipped with the demo, in week order."""
-    return sorted(NOTES_DIR.glob("*.md"))
 
 
 @transaction.atomic

@@ -13,19 +13,21 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from caipi.core.errors import ApplicationError, NotAuthenticated
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
+from caipi.core.permissions import require
 from caipi.gateway.apis import error_response
 from caipi.gateway.prompt_runs import PreparedRun, rendered, run_prepare, try_prepare
 from caipi.gateway.relay import relay_chat
 from caipi.gateway.validation import InvalidRequest, parse_body
 from caipi.governance.models import UsageRecord
+from caipi.governance.permissions import COURSE_VIEW_USAGE
 from caipi.governance.policy import PolicyNotAccepted
 from caipi.governance.principal import aprincipal_for_user
 from caipi.governance.selectors import policy_accepted
@@ -36,13 +38,15 @@ logger = logging.getLogger(__name__)
 
 
 @require_POST
-async def prompt_run_api(request: HttpRequest, template_id: int) -> HttpResponse:
+async def prompt_run_api(request: HttpRequest, template_id: int) -> HttpResponseBase:
     """``POST /api/prompts/templates/<id>/run/``: a student's run (see ``_streamed``)."""
     return await _streamed(request, template_id=template_id, version_id=None)
 
 
 @require_POST
-async def prompt_try_api(request: HttpRequest, template_id: int, version_id: int) -> HttpResponse:
+async def prompt_try_api(
+    request: HttpRequest, template_id: int, version_id: int
+) -> HttpResponseBase:
     """``POST /api/prompts/templates/<id>/versions/<vid>/try/``: the editor's streamed test
     run of any version, as a sample student of the course would get it (course staff)."""
     return await _streamed(request, template_id=template_id, version_id=version_id)
@@ -50,7 +54,7 @@ async def prompt_try_api(request: HttpRequest, template_id: int, version_id: int
 
 async def _streamed(
     request: HttpRequest, *, template_id: int, version_id: int | None
-) -> HttpResponse:
+) -> HttpResponseBase:
     """``POST /api/prompts/templates/<id>/run/`` with ``{"inputs", "history"?,
     "follow_up"?}``: the answer as SSE (OpenAI chunks, then ``{"caipi": {"html"}}``
     events). Refusals as JSON in OpenAI's error shape: 401, 403 (policy not accepted,
@@ -106,7 +110,7 @@ def template_usage(*, course: Course) -> list[dict[str, object]]:
     )
     tokens: dict[int, dict[str, int]] = {}
     rows = (
-        UsageRecord.objects.filter(template_version_id__in=list(versions))
+        UsageRecord.objects.filter(template_version_id__in=list(versions))  # never NULL here
         .values("template_version_id")
         .annotate(
             calls=Count("id"),
@@ -115,7 +119,8 @@ def template_usage(*, course: Course) -> list[dict[str, object]]:
         )
     )
     for row in rows:
-        entry = tokens.setdefault(versions[row["template_version_id"]], {"calls": 0, "tokens": 0})
+        template_id = versions[row["template_version_id"] or 0]
+        entry = tokens.setdefault(template_id, {"calls": 0, "tokens": 0})
         entry["calls"] += row["calls"]
         entry["tokens"] += row["prompt"] + row["completion"]
     ids = set(counts) | set(tokens)
@@ -136,7 +141,7 @@ def prompt_usage_api(request: HttpRequest, course_id: int) -> JsonResponse:
     """``GET /api/prompts/courses/<id>/usage/``: ``template_usage`` for course staff."""
     course = get_object_or_404(Course, pk=course_id)
     try:
-        require(request.user, Action.COURSE_VIEW_USAGE, course)
+        require(request.user, COURSE_VIEW_USAGE, course)
     except ApplicationError as exc:
         return error_response(exc)
     return JsonResponse({"templates": template_usage(course=course)})

@@ -31,10 +31,10 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.utils.translation import gettext as _
 
-from caipi.core.errors import PermissionDenied
+from caipi.core.errors import NotFound, PermissionDenied
 from caipi.gateway.transcript import delta_texts
 from caipi.gateway.validation import InvalidRequest
-from caipi.governance.conversations import course_keeps_conversations
+from caipi.governance.selectors import course_keeps_conversations
 from prompts import selectors, services
 from prompts.context import context_build
 from prompts.markdown import answer_html
@@ -129,6 +129,8 @@ def try_prepare(
     version = services.version_of(template, version_id)
     from prompts.context import sample_student
 
+    if template.course is None:
+        raise NotFound(_("Library templates are tried in a course, after copying them."))
     student = sample_student(template.course)
     prepared = _prepared(student, template, version, payload, request, role="learner")
     return PreparedRun(template, version, prepared.body, user.pk, prepared.inputs, record=False)
@@ -142,7 +144,7 @@ def _prepared(
     inputs = inputs_clean(specs, payload.get("inputs"))
     history, follow_up = _history(payload.get("history")), _follow_up(payload.get("follow_up"))
     context = context_build(
-        course=template.course, user=user, inputs=inputs, version=version, request=request,
+        course=template.home, user=user, inputs=inputs, version=version, request=request,
         role=role,
     )  # fmt: skip
     prompts = render_prompts(
@@ -168,7 +170,7 @@ def _record(prepared: PreparedRun, answer: str) -> int | None:
     when the course keeps history."""
     if not prepared.record:
         return None
-    keep = course_keeps_conversations(course_id=prepared.template.course_id)
+    keep = course_keeps_conversations(course_id=prepared.template.home.pk)
     run = services.run_record(
         template=prepared.template, version=prepared.version, user_id=prepared.user_id,
         inputs=prepared.inputs, keep_history=keep,

@@ -5,6 +5,7 @@ lms_connectors offer registries for (they must not import the gateway or each ot
 * where test runs and batch runs go (the model's Celery queue);
 * the LMS's data for templates: the course's placed activities and, from the user's
   latest launch into the course, the resource link title and custom parameters;
+* the course page's cards: one per published template a student may run;
 * the deep-linking target ``prompt:<id>`` (``lms_connectors.targets``): each published
   template can be placed; a placement opens the run form; in a copied course it adopts
   the source template's published version, so the placement keeps working.
@@ -20,8 +21,10 @@ from django.conf import settings
 from django.db import connections
 from django.urls import reverse
 
+from caipi.core import navigation
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
+from caipi.core.permissions import COURSE_VIEW, can
 from lms_connectors import claims, targets
 from prompts import cache as prompt_cache
 from prompts import registry
@@ -160,8 +163,29 @@ def _choices(course: Course) -> list[targets.TargetChoice]:
     ]
 
 
+def _prompt_cards(user: Any, course: Course) -> list[navigation.Shown]:
+    """One card per published template the user may run in the course (students' view;
+    staff manage them through the "Prompt templates" section)."""
+    from prompts.permissions import COURSE_MANAGE_PROMPTS
+    from prompts.selectors import template_list_for_course
+
+    if not can(user, COURSE_VIEW, course) or can(user, COURSE_MANAGE_PROMPTS, course):
+        return []
+    return [
+        navigation.Shown(
+            title=template.name,
+            url=reverse("prompt_run_page", kwargs={"template_id": template.pk}),
+            description=template.description[:160],
+        )
+        for template in template_list_for_course(user=user, course=course)
+    ]
+
+
 def connect() -> None:
     """Register everything above (GatewayConfig.ready)."""
+    navigation.register_course_cards(
+        navigation.CourseCards(key="prompt-cards", cards=_prompt_cards, order=5)
+    )
     registry.register_model_catalogue(_chat_models)
     registry.register_queue(registry.TEST_RUN, _enqueue(registry.TEST_RUN))
     registry.register_queue(registry.BATCH_RUN, _enqueue(registry.BATCH_RUN))

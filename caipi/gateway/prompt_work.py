@@ -17,8 +17,10 @@ from typing import Any
 import orjson
 
 from caipi.core.errors import ApplicationError
-from caipi.gateway import jobs, relay
+from caipi.gateway import relay
+from caipi.gateway import selectors as gateway_selectors
 from caipi.gateway.catalog import catalog
+from caipi.gateway.upstream_call import call_open, call_prepare
 from caipi.gateway.validation import CHAT
 from caipi.governance.principal import Principal, principal_for_user
 from deploy import vllm_client
@@ -45,7 +47,7 @@ def chat_body(version: TemplateVersion, *, user: Any, inputs_raw: dict[str, Any]
     specs = services.specs_of(version)
     inputs = inputs_clean(specs, inputs_raw)
     context = context_build(
-        course=version.template.course, user=user, inputs=inputs, version=version,
+        course=version.template.home, user=user, inputs=inputs, version=version,
         role="learner",
     )  # fmt: skip
     prompts = render_prompts(
@@ -61,9 +63,9 @@ async def _complete(
     principal: Principal, body: dict[str, Any], version_id: int | None
 ) -> tuple[str, dict[str, int]]:
     """One non-streamed call: the answer text and its token usage."""
-    call = relay.prepare_call(principal, CHAT, dict(body), model_name=body["model"])
+    call = call_prepare(principal, CHAT, dict(body), model_name=body["model"])
     call.template_version_id = version_id
-    upstream = await relay.reserve_and_open(call)
+    upstream = await call_open(call)
     raw = await relay.complete(call, upstream)
     if upstream.response.status >= 300:
         raise ApplicationError(
@@ -117,10 +119,11 @@ def testrun_execute(*, run_id: int) -> None:
     version = run.version
     try:
         catalog().reload()
-        principal = principal_for_user(
-            user_id=run.started_by_id, course_id=version.template.course_id
-        )
-        judge, student = _judge(principal), sample_student(version.template.course)
+        if run.started_by_id is None:
+            raise ApplicationError("The person who started the tests no longer exists.")
+        course = version.template.home
+        principal = principal_for_user(user_id=run.started_by_id, course_id=course.pk)
+        judge, student = _judge(principal), sample_student(course)
         for case in version.tests.all():
             try:
                 body = chat_body(version, user=student, inputs_raw=case.inputs)
@@ -157,7 +160,7 @@ async def _wave(principal: Principal, bodies: list[dict[str, Any]], version_id: 
 
 def _bodies(batch: BatchRun, items: list[BatchItem]) -> list[Any]:
     student = sample_student(batch.course)
-    bodies = []
+    bodies: list[Any] = []
     for item in items:
         try:
             bodies.append(
@@ -200,13 +203,15 @@ def batch_execute(*, batch_id: int) -> None:
                 batch_id=batch_id, error=f"The model '{batch.version.model}' is not served."
             )
             return
+        if batch.created_by_id is None:
+            raise ApplicationError("The person who started the batch no longer exists.")
         principal = principal_for_user(user_id=batch.created_by_id, course_id=batch.course_id)
         pending = list(batch.items.filter(status=BatchItemStatus.PENDING).select_related("user"))
         attempts: dict[int, int] = {}
         while pending:
             if services.batch_is_cancelled(batch_id=batch_id):
                 return
-            width = jobs.job_capacity(model, jobs.interactive_inflight())
+            width = gateway_selectors.job_capacity(model, gateway_selectors.interactive_inflight())
             if width == 0:
                 time.sleep(CAPACITY_WAIT_SECONDS)  # interactive traffic has every slot
                 continue

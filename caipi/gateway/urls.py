@@ -6,6 +6,7 @@ from caipi.gateway import apis, prompt_apis, views
 
 urlpatterns = [
     path("prompts/<int:template_id>/", views.prompt_run_page, name="prompt_run_page"),
+    path("courses/<int:course_id>/assistant/", views.assistant, name="course_assistant"),
     path("api/chat/", apis.chat_api, name="gateway_chat"),
     path("api/jobs/", apis.JobSubmitApi.as_view(), name="gateway_jobs"),
     path("api/jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="gateway_job"),

@@ -8,12 +8,11 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
-from caipi.governance.conversations import course_keeps_conversations
-from caipi.governance.models import CourseSettings
+from caipi.core.permissions import require
+from caipi.gateway import selectors
+from caipi.gateway.permissions import COURSE_USE_ASSISTANT
+from caipi.governance import selectors as governance_selectors
 from caipi.governance.policy import policy_required
-from caipi.governance.principal import user_may_use_model
-from deploy.models import Model, ModelKind
 from prompts import selectors as prompt_selectors
 from prompts import services as prompt_services
 from prompts.i18n import in_user_language
@@ -25,17 +24,11 @@ from prompts.i18n import in_user_language
 def assistant(request: HttpRequest, course_id: int) -> HttpResponse:
     """The course assistant page: the chat models this member may use, and their quota."""
     course = get_object_or_404(Course, pk=course_id)
-    require(request.user, Action.COURSE_USE_ASSISTANT, course)
-    models = [
-        model
-        for model in Model.objects.filter(enabled=True, kind=ModelKind.CHAT).order_by("name")
-        if user_may_use_model(request.user, model.name, course.pk)
-    ]
-    course_settings = CourseSettings.objects.filter(course=course).first()
+    require(request.user, COURSE_USE_ASSISTANT, course)
     context = {
         "course": course,
-        "models": models,
-        "keeps_conversations": bool(course_settings and course_settings.keep_conversations),
+        "models": selectors.chat_models_for(user=request.user, course=course),
+        "keeps_conversations": governance_selectors.course_keeps_conversations(course_id=course.pk),
     }
     return render(request, "gateway/assistant.html", context)
 
@@ -57,6 +50,8 @@ def prompt_run_page(request: HttpRequest, template_id: int) -> HttpResponse:
         "fields": [
             {**spec.as_dict(), "kind": str(spec.kind), "default": spec.default} for spec in specs
         ],
-        "keeps_history": course_keeps_conversations(course_id=template.course_id),
+        "keeps_history": governance_selectors.course_keeps_conversations(
+            course_id=template.home.pk
+        ),
     }
     return render(request, "prompts/run.html", context)

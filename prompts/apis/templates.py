@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can, require
+from caipi.core.permissions import SITE_ADMIN, can, require
 from prompts import selectors, services
 from prompts.apis.outputs import (
     RunnableOutput,
@@ -26,6 +26,7 @@ from prompts.apis.outputs import (
 )
 from prompts.diff import versions_diff
 from prompts.models import Audience, Template
+from prompts.permissions import TEMPLATE_EDIT
 
 VERSION_FIELDS = (
     "engine", "system_prompt", "user_prompt", "variables", "model", "params", "use_notes",
@@ -87,7 +88,7 @@ class TemplateDetailApi(APIView):
     @extend_schema(responses={200: TemplateOutput, 404: OpenApiResponse(description="Unknown")})
     def get(self, request: Request, template_id: int) -> Response:
         template = get_object_or_404(Template, pk=template_id)
-        if template.course_id and not can(request.user, Action.TEMPLATE_EDIT, template):
+        if template.course_id and not can(request.user, TEMPLATE_EDIT, template):
             found, version = selectors.template_for_run(user=request.user, template_id=template_id)
             return Response(RunnableOutput(runnable_data(found, version)).data)
         template = selectors.template_for_staff(user=request.user, template_id=template_id)
@@ -262,7 +263,7 @@ class LibraryDecisionApi(APIView):
 
     @extend_schema(request=Input, responses=TemplateOutput)
     def post(self, request: Request, template_id: int) -> Response:
-        require(request.user, Action.SITE_ADMIN)
+        require(request.user, SITE_ADMIN)
         template = get_object_or_404(Template, pk=template_id, course__isnull=True)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -21,12 +22,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
+from caipi.core.permissions import require
 from prompts import selectors, services
 from prompts.apis.outputs import BatchOutput, ProblemOutput, TestRunOutput
 from prompts.apis.templates import ContentInput
 from prompts.context import context_build, sample_student
 from prompts.models import BatchSource
+from prompts.permissions import COURSE_MANAGE_PROMPTS
 from prompts.rendering import RenderRefused, render_prompts
 from prompts.services.validation import content_check
 from prompts.variables import TemplateInvalid, inputs_clean
@@ -54,11 +56,11 @@ class PreviewApi(APIView):
     )
     def post(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
-        require(request.user, Action.COURSE_MANAGE_PROMPTS, course)
+        require(request.user, COURSE_MANAGE_PROMPTS, course)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         student = sample_student(course)
-        answer = {
+        answer: dict[str, Any] = {
             "problems": [],
             "system": None,
             "user": None,
@@ -125,7 +127,10 @@ class BatchesApi(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     class Input(serializers.Serializer):
-        source = serializers.ChoiceField(choices=BatchSource.choices, default=BatchSource.CSV)
+        # "source" also names a Field attribute; as a field it is what the API calls it.
+        source = serializers.ChoiceField(  # type: ignore[assignment]
+            choices=BatchSource.choices, default=BatchSource.CSV
+        )
         version_id = serializers.IntegerField(required=False)
         file = serializers.FileField(required=False)
 

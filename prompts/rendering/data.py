@@ -137,7 +137,7 @@ def flat_values(context: RunContext, specs: list[InputSpec]) -> dict[str, str]:
     return values
 
 
-class Joined(list):  # type: ignore[type-arg]
+class Joined(list[str]):
     """A list that prints as its items, one per line (``{{ course.sections }}`` in logic
     templates reads like the plain engine's output, not like a Python list)."""
 

@@ -47,7 +47,7 @@ class PlainTemplate:
     def render(self, values: Mapping[str, str]) -> str:
         """Join the parts; a name missing from ``values`` renders as the empty string."""
         get = values.get
-        return "".join(part if type(part) is str else get(part.name, "") for part in self.parts)
+        return "".join(part if isinstance(part, str) else get(part.name, "") for part in self.parts)
 
 
 def position(source: str, offset: int) -> tuple[int, int]:

@@ -149,8 +149,8 @@ def _walk(node: nodes.Node, specs: list[InputSpec], scope: frozenset[str], depth
         return
     if isinstance(node, nodes.For):
         if node.recursive or depth >= MAX_LOOP_DEPTH:
-            message = _("Loops can be nested at most %(n)s deep and not be recursive.")
-            problems.append(Problem("", message % {"n": MAX_LOOP_DEPTH}, line))
+            limit = _("Loops can be nested at most %(n)s deep and not be recursive.")
+            problems.append(Problem("", limit % {"n": MAX_LOOP_DEPTH}, line))
             return
         _walk(node.iter, specs, scope, depth, problems)
         targets = [node.target, *node.target.find_all(nodes.Name)]

@@ -59,7 +59,7 @@ def run_record(
     return Run.objects.create(
         template=template,
         version=version,
-        course_id=template.course_id,
+        course=template.home,
         user_id=user_id,
         inputs=inputs if keep_history else None,
     )

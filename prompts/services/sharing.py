@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from caipi.core.errors import ApplicationError, PermissionDenied
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can, require
+from caipi.core.permissions import SITE_ADMIN, can, require
 from prompts.models import (
     CONTENT_FIELDS,
     LibraryState,
@@ -19,6 +19,7 @@ from prompts.models import (
     TemplateVersion,
     TestCase,
 )
+from prompts.permissions import COURSE_MANAGE_PROMPTS, TEMPLATE_EDIT
 from prompts.services.templates import require_template_edit, template_create, version_save
 
 EXPORT_FORMAT = "caipi-prompt-template"
@@ -44,8 +45,8 @@ def _latest(template: Template) -> TemplateVersion:
 
 def _may_read(actor: Any, template: Template) -> bool:
     if template.course_id is None:
-        return template.library_state == LibraryState.APPROVED or can(actor, Action.SITE_ADMIN)
-    return can(actor, Action.TEMPLATE_EDIT, template)
+        return template.library_state == LibraryState.APPROVED or can(actor, SITE_ADMIN)
+    return can(actor, TEMPLATE_EDIT, template)
 
 
 def _copy(*, actor: Any, template: Template, course: Course | None, note: str) -> Template:
@@ -73,7 +74,7 @@ def template_copy(*, actor: Any, template: Template, course: Course) -> Template
     """
     if not _may_read(actor, template):
         raise PermissionDenied(str(_("You may not copy this template.")))
-    require(actor, Action.COURSE_MANAGE_PROMPTS, course)
+    require(actor, COURSE_MANAGE_PROMPTS, course)
     note = _("Copied from “%(name)s”") % {"name": template.name}
     return _copy(actor=actor, template=template, course=course, note=str(note))
 
@@ -120,7 +121,7 @@ def _version_copy(
 @transaction.atomic
 def library_decide(*, actor: Any, template: Template, approve: bool) -> Template | None:
     """An admin approves a proposed library template, or removes it (returns None)."""
-    require(actor, Action.SITE_ADMIN)
+    require(actor, SITE_ADMIN)
     if template.course_id is not None:
         raise ApplicationError(str(_("Only library templates are approved.")))
     if not approve:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from caipi.core.audit import audit
 from caipi.core.errors import ApplicationError, NotFound
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
+from caipi.core.permissions import SITE_ADMIN, require
 from prompts import cache
 from prompts.models import (
     Audience,
@@ -24,6 +24,7 @@ from prompts.models import (
     TestCase,
     TestRun,
 )
+from prompts.permissions import COURSE_MANAGE_PROMPTS, TEMPLATE_EDIT
 from prompts.services.validation import content_check
 
 
@@ -38,9 +39,9 @@ def require_template_edit(actor: Any, template: Template) -> None:
     """Raise ``PermissionDenied`` unless ``actor`` may change ``template``: course staff for
     course templates, site admins for the site library."""
     if template.course_id is None:
-        require(actor, Action.SITE_ADMIN)
+        require(actor, SITE_ADMIN)
     else:
-        require(actor, Action.TEMPLATE_EDIT, template)
+        require(actor, TEMPLATE_EDIT, template)
 
 
 def _meta(name: Any, description: Any, audience: Any) -> dict[str, Any]:
@@ -80,9 +81,9 @@ def template_create(
     ``course``; not an admin for the library), TemplateInvalid (content) or
     ApplicationError (name, audience)."""
     if course is None:
-        require(actor, Action.SITE_ADMIN)
+        require(actor, SITE_ADMIN)
     else:
-        require(actor, Action.COURSE_MANAGE_PROMPTS, course)
+        require(actor, COURSE_MANAGE_PROMPTS, course)
     template = Template.objects.create(
         course=course, created_by=actor, **_meta(name, description, audience)
     )
@@ -152,7 +153,7 @@ def template_publish(*, actor: Any, template: Template, version: TemplateVersion
     require_template_edit(actor, template)
     if template.course_id is None:
         raise PublishRefused(str(_("Library templates are copied into courses, not published.")))
-    require(actor, Action.COURSE_MANAGE_PROMPTS, template.course)
+    require(actor, COURSE_MANAGE_PROMPTS, template.course)
     if version.template_id != template.pk:
         raise PublishRefused(str(_("That version belongs to another template.")))
     reason = publish_gate(version)

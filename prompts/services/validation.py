@@ -10,9 +10,10 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can
+from caipi.core.permissions import can
 from prompts import registry
 from prompts.checks import checks_parse
+from prompts.permissions import MODEL_USE
 from prompts.rendering import Engine, template_problems
 from prompts.variables import InputSpec, Problem, TemplateInvalid, inputs_clean, schema_parse
 
@@ -59,7 +60,7 @@ def _model_problems(model: Any, *, actor: Any, course: Course | None) -> list[Pr
         return [Problem("model", _("Pick a model."))]
     if not registry.model_exists(model):
         return [Problem("model", _("There is no model “%(m)s”.") % {"m": model})]
-    if course is not None and not can(actor, Action.MODEL_USE, model, course=course):
+    if course is not None and not can(actor, MODEL_USE, model, course=course):
         return [Problem("model", _("This course may not use “%(m)s”.") % {"m": model})]
     return []
 

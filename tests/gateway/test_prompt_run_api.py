@@ -6,11 +6,11 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
-from caipi.governance import quota_memory
 from caipi.governance.limits import LIMITS
 from caipi.governance.models import CourseSettings, QuotaLimit
 from caipi.governance.principal import principal_caches_clear
-from caipi.governance.usage import usage_flush
+from caipi.governance.services import quota_memory
+from caipi.governance.services.usage import usage_flush
 from prompts import services
 from prompts.models import Run
 from tests.gateway.conftest import add_model

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from caipi.gateway.prompt_wiring import background_wait
-from caipi.governance.usage import usage_flush
+from caipi.governance.services.usage import usage_flush
 from prompts import services
 from prompts.models import BatchItemStatus, BatchStatus, PromptSettings, TestRunStatus
 from tests.gateway.conftest import add_model

@@ -23,11 +23,11 @@ from django.test import Client
 
 from caipi.core.models import User
 from caipi.gateway.catalog import catalog, reset_catalog
-from caipi.governance import quota_memory
 from caipi.governance.limits import LIMITS
 from caipi.governance.models import QuotaLimit
 from caipi.governance.principal import principal_caches_clear
-from caipi.governance.usage import usage_flush
+from caipi.governance.services import quota_memory
+from caipi.governance.services.usage import usage_flush
 from prompts import services
 from tests.gateway.conftest import shared_simulator  # noqa: F401 (fixture)
 from tests.prompts.conftest import content
