@@ -22,8 +22,11 @@ from caipi.core.permissions import (
 
 pytestmark = pytest.mark.django_db
 
-LEARNER = {"course.view", "course.use_assistant"}
-TEACHING = LEARNER | {"course.view_usage", "course.manage_lms_link", "course.place_activities"}
+LEARNER = {"course.view", "course.use_assistant", "template.run"}
+TEACHING = LEARNER | {
+    "course.view_usage", "course.manage_lms_link", "course.place_activities",
+    "course.manage_prompts", "template.edit",
+}  # fmt: skip
 INSTRUCTOR = TEACHING | {"course.set_budget", "course.manage_settings"}
 COURSE_ACTIONS = sorted(INSTRUCTOR)
 # Actions decided by a rule of the app that owns the data, each tested below on its own.
