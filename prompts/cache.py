@@ -38,6 +38,12 @@ class TTLCache:
             self._items[key] = (now + self.ttl, value)
         return value
 
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            if len(self._items) >= MAX_ENTRIES:
+                self._items.clear()
+            self._items[key] = (time.monotonic() + self.ttl, value)
+
     def forget(self, key: Any) -> None:
         with self._lock:
             self._items.pop(key, None)
