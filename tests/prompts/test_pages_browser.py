@@ -95,7 +95,7 @@ class Browser:
             [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": self.url}]
         )
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(45_000)  # a busy 2-core machine is slow to answer
         return page
 
 
