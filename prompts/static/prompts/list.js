@@ -30,11 +30,24 @@
       }
     });
   }
+  for (const button of document.querySelectorAll("[data-propose]")) {
+    button.addEventListener("click", async () => {
+      const status = document.getElementById("row-status");
+      try {
+        await api("POST", `/api/prompts/templates/${button.dataset.propose}/library/`, {}, csrf);
+        status.textContent = gettext("Offered to the site library: an administrator will review it.");
+      } catch (err) {
+        status.textContent = errorMessage(err.status, err.error);
+      }
+    });
+  }
   for (const button of document.querySelectorAll("[data-copy]")) {
     button.addEventListener("click", async () => {
-      const status = document.getElementById("copy-status");
+      const select = button.dataset.courseSelect && document.getElementById(button.dataset.courseSelect);
+      const status = document.getElementById(select ? "row-status" : "copy-status");
+      const courseId = Number(select ? select.value : button.dataset.course);
       try {
-        const created = await api("POST", `/api/prompts/templates/${button.dataset.copy}/copy/`, { course_id: Number(button.dataset.course) }, csrf);
+        const created = await api("POST", `/api/prompts/templates/${button.dataset.copy}/copy/`, { course_id: courseId }, csrf);
         status.textContent = fmt(gettext("Copied as a draft: %(name)s."), created);
         window.location.assign(`/prompts/${created.id}/edit/`);
       } catch (err) {
