@@ -421,6 +421,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["caipi.schema.only_api_paths"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "caipi.schema.streaming_endpoints",
+    ],
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR.") or "INFO"

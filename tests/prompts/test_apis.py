@@ -169,6 +169,8 @@ def test_the_openapi_schema_documents_the_template_api(lecturer):
     assert "/api/prompts/templates/{template_id}/versions/" in paths
     assert "post" in paths["/api/prompts/courses/{course_id}/templates/"]
     assert all(path.startswith("/api/") for path in paths)
+    run = paths["/api/prompts/templates/{template_id}/run/"]["post"]
+    assert "text/event-stream" in run["responses"]["200"]["content"]
 
 
 def test_the_api_docs_are_served_without_outside_hosts(lecturer):
