@@ -38,6 +38,11 @@ class TTLCache:
             self._items[key] = (now + self.ttl, value)
         return value
 
+    def get(self, key: Any) -> Any:
+        """The live value for ``key``, or None (nothing is loaded or stored)."""
+        found = self._items.get(key)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
+
     def put(self, key: Any, value: Any) -> None:
         with self._lock:
             if len(self._items) >= MAX_ENTRIES:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils import translation
 
 SPOKEN = {code for code, _name in settings.LANGUAGES}
@@ -20,11 +21,14 @@ def user_language(user: Any) -> str | None:
     return locale if locale in SPOKEN else None
 
 
-def in_user_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+
+
+def in_user_language(view: View) -> View:
     """Render ``view`` in the user's LMS language when there is one."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         language = user_language(request.user) if request.user.is_authenticated else None
         if language is None:
             return view(request, *args, **kwargs)
@@ -36,4 +40,4 @@ def in_user_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
         response.headers.setdefault("Content-Language", language)
         return response
 
-    return wrapper
+    return cast(View, wrapper)

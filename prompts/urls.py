@@ -6,6 +6,7 @@ from django.views.i18n import JavaScriptCatalog
 from prompts import views
 from prompts.apis import templates as t
 from prompts.apis import work as w
+from prompts.i18n import in_user_language
 
 app_name = "prompts"
 
@@ -17,7 +18,7 @@ urlpatterns = [
     path("prompts/<int:template_id>/batches/", views.template_batches, name="template_batches"),
     path(
         "jsi18n/prompts/",
-        JavaScriptCatalog.as_view(packages=["prompts"], domain="djangojs"),
+        in_user_language(JavaScriptCatalog.as_view(packages=["prompts"], domain="djangojs")),
         name="jsi18n",
     ),
     path(

@@ -81,10 +81,10 @@ async def _user(request: ASGIRequest) -> Any:
     key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not key:
         return None
-    cached = _sessions.get_or_load(key, lambda: None)
+    cached = _sessions.get(key)
     if cached is not None:
         user, launches = cached
-        request.session = _CachedSession({SESSION_LAUNCHES: launches})
+        request.session = _CachedSession({SESSION_LAUNCHES: launches})  # type: ignore[assignment]
         return user
     from importlib import import_module
 
@@ -101,7 +101,7 @@ async def _user(request: ASGIRequest) -> Any:
 
 def _prepare(user: Any, template_id: int, payload: Any, request: ASGIRequest) -> PreparedRun:
     """The policy check (remembered once accepted) and the run's preparation, one hop."""
-    if not _accepted.get_or_load(user.pk, lambda: None):
+    if not _accepted.get(user.pk):
         if not policy_accepted(user=user):
             raise PolicyNotAccepted(_("Accept the usage policy first."))
         _accepted.put(user.pk, True)

@@ -79,3 +79,15 @@ def test_refusals_speak_the_users_language():
     with translation.override("de"), pytest.raises(TemplateInvalid) as refused:
         inputs_clean(specs, {"topic": "toolong"})
     assert refused.value.problems[0].message.startswith("Höchstens 3 Zeichen")
+
+
+@pytest.mark.django_db
+def test_the_pages_scripts_speak_the_language_the_lms_gave_the_user(student):
+    from django.test import Client
+
+    student.locale = "de-DE"
+    student.save(update_fields=["locale"])
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(student)
+    catalog_js = client.get("/jsi18n/prompts/").content.decode()
+    assert "Antwort kopieren" in catalog_js or "Kontingent" in catalog_js
