@@ -150,9 +150,18 @@ def test_a_lecturer_creates_previews_tests_publishes_and_rolls_back(
     assert "input.topic" in problem.inner_text()  # the misspelling is shown with a suggestion
     page.fill("#f-user", "Explain {{ input.topic }} with one example.")
     page.locator("#preview-inputs input").fill("overfitting")
-    page.wait_for_function(
-        "document.getElementById('preview-user').textContent.includes('overfitting')"
-    )
+    try:
+        page.wait_for_function(
+            "document.getElementById('preview-user').textContent.includes('overfitting')"
+        )
+    except Exception as exc:  # say what the page showed instead
+        from deploy.models import Model
+        from prompts import registry
+
+        shown = page.inner_text("#problems-other") + " | " + page.inner_text("#preview-status")
+        shown += f" | models: {registry.model_names()} {list(Model.objects.values('name', 'kind'))}"
+        shown += f" | catalogue: {registry._catalogue}"
+        raise AssertionError(f"no preview of the sample input; the page shows:\n{shown}") from exc
     assert "Address Bob." in page.inner_text("#preview-system")  # a real student of the course
     page.click("#add-test")
     page.locator(".test-row [data-key=name]").fill("overfitting")
