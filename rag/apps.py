@@ -3,3 +3,20 @@ from django.apps import AppConfig
 
 class RagConfig(AppConfig):
     name = "rag"
+    verbose_name = "Lecture notes"
+
+    def ready(self) -> None:
+        # A course's vectors live outside the database: when the course row goes, its
+        # Chroma collection must go too. The core cannot call rag (layers), so rag listens.
+        from django.db import transaction
+        from django.db.models.signals import post_delete
+
+        from caipi.core.models import Course
+
+        def forget(sender: type, instance: Course, **kwargs: object) -> None:
+            from rag.services import course_forget
+
+            course_id = instance.pk
+            transaction.on_commit(lambda: course_forget(course_id=course_id), robust=True)
+
+        post_delete.connect(forget, sender=Course, dispatch_uid="rag.course_forget")
