@@ -19,4 +19,4 @@ class RagConfig(AppConfig):
             course_id = instance.pk
             transaction.on_commit(lambda: course_forget(course_id=course_id), robust=True)
 
-        post_delete.connect(forget, sender=Course, dispatch_uid="rag.course_forget")
+        post_delete.connect(forget, sender=Course, weak=False, dispatch_uid="rag.course_forget")
