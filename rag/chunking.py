@@ -43,6 +43,15 @@ class Passage:
     tokens: int
 
 
+def with_context(title: str, heading: str, text: str) -> str:
+    """``text`` under its document title and heading path, the title said once (an H1 is
+    often the title too): what is embedded and what the lexical index reads."""
+    if title and heading.startswith(title):
+        heading = heading[len(title) :].strip().removeprefix(HEADING_SEPARATOR.strip()).strip()
+    context = HEADING_SEPARATOR.join(part for part in (title, heading) if part)
+    return f"{context}\n{text}" if context else text
+
+
 def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s.strip()]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import bm25s
 import numpy as np
-from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_GERMAN
 
-STOPWORDS = sorted(set(STOPWORDS_EN) | set(STOPWORDS_GERMAN))
+STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | set(STOPWORDS_GERMAN))
 CACHED_COURSES = 32
 
 

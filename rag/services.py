@@ -147,8 +147,7 @@ def document_ingest(
 
 def _embed_text(title: str, passage: chunking.Passage) -> str:
     """What is embedded: the passage with its document title and headings as context."""
-    context = chunking.HEADING_SEPARATOR.join(part for part in (title, passage.heading) if part)
-    return f"{context}\n{passage.text}" if context else passage.text
+    return chunking.with_context(title, passage.heading, passage.text)
 
 
 def _embed(title: str, passages: list[chunking.Passage], progress: Progress | None) -> list:

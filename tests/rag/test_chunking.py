@@ -3,7 +3,9 @@
 from rag.chunking import HEADING_SEPARATOR, chunk_blocks, estimate_tokens
 from rag.parsing import Block
 
-SENTENCES = [f"Sentence number {i} explains one more idea about gradient descent." for i in range(40)]
+SENTENCES = [
+    f"Sentence number {i} explains one more idea about gradient descent." for i in range(40)
+]
 
 
 def test_a_new_heading_always_starts_a_new_passage():

@@ -20,7 +20,9 @@ def test_a_document_is_stored_with_its_passages_in_the_database_and_the_vector_s
     outcome = ingest(course, "week-01-what-is-learning.md", WEEK1)
     document = outcome.document
     assert outcome.status == "indexed"
-    assert document.title.startswith("Week 1") and document.week == 1 and document.kind == "markdown"
+    assert (
+        document.title.startswith("Week 1") and document.week == 1 and document.kind == "markdown"
+    )
     chunks = list(Chunk.objects.filter(document=document))
     assert len(chunks) == document.chunk_count > 0
     assert _vector_ids(course.pk) == {str(c.pk) for c in chunks}
