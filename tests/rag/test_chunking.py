@@ -1,5 +1,7 @@
 """Chunking keeps sections apart, respects the token budget and overlaps within a section."""
 
+import itertools
+
 from rag.chunking import HEADING_SEPARATOR, chunk_blocks, estimate_tokens
 from rag.parsing import Block
 
@@ -28,7 +30,7 @@ def test_passages_stay_within_the_budget_and_cover_every_sentence():
 
 def test_a_passage_repeats_the_end_of_the_one_before_it():
     passages = chunk_blocks([Block(" ".join(SENTENCES), ("Week 2",))], budget=60, overlap=20)
-    for before, after in zip(passages, passages[1:], strict=False):
+    for before, after in itertools.pairwise(passages):
         last_sentence = before.text.split("\n")[-1]
         assert after.text.startswith(last_sentence)
 

@@ -110,7 +110,10 @@ def test_html_keeps_the_heading_path_and_skips_scripts():
 
 
 def test_markdown_headings_nest_and_code_fences_are_not_headings():
-    text = "# Week 2\n\nIntro text with a [link](http://x) and **bold**.\n\n## Gradient descent\n\n```\n# not a heading\n```\n\nStep size matters.\n"
+    text = (
+        "# Week 2\n\nIntro text with a [link](http://x) and **bold**.\n\n"
+        "## Gradient descent\n\n```\n# not a heading\n```\n\nStep size matters.\n"
+    )
     document = parse("week-02.md", text.encode())
     assert document.title == "Week 2"
     assert [(b.text, b.heading) for b in document.blocks] == [

@@ -123,7 +123,8 @@ def test_an_exact_term_is_found_by_the_lexical_half(course, lecturer):
     ingest(
         course,
         "glossary.md",
-        b"# Glossary\n\nThe XK-47 protocol is introduced in lab 5.\n\n## Other\n\nUnrelated text about statistics and probability.\n",
+        b"# Glossary\n\nThe XK-47 protocol is introduced in lab 5.\n\n"
+        b"## Other\n\nUnrelated text about statistics and probability.\n",
     )
     result = retrieval.passages_search(course=course, user=lecturer, query="XK-47", k=1)
     assert "XK-47" in result.passages[0].text
