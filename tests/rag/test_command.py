@@ -34,7 +34,7 @@ def test_ingest_creates_the_course_and_search_answers_in_json(db, tmp_path):
             "--json",
         )
     )
-    assert answer["answered"] and len(answer["passages"]) == 2
+    assert answer["answered"] and 1 <= len(answer["passages"]) <= 2
     first = answer["passages"][0]
     assert "cross-validation" in first["text"]
     assert {"score", "document", "page", "heading"} <= set(first)
