@@ -251,6 +251,9 @@ RAG_CHUNK_OVERLAP = env_int(
     "Tokens a passage repeats from the end of the one before it (same section only).",
     minimum=0,
 )
+RAG_MAX_PASSAGES = env_int(
+    "CAIPI_RAG_MAX_PASSAGES", 5, "Most passages the course assistant cites in one answer.", minimum=1
+)
 RAG_CONTEXT_TOKENS = env_int(
     "CAIPI_RAG_CONTEXT_TOKENS",
     1200,
