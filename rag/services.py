@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from caipi.core.errors import PayloadTooLarge
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
+from caipi.core.permissions import require
 from rag import chunking, parsing, vectorstore
 from rag.embeddings import configured_model_name, embedder
 from rag.models import (
@@ -44,6 +44,7 @@ from rag.models import (
     QuestionDay,
     UnansweredQuestion,
 )
+from rag.permissions import COURSE_MANAGE_DOCUMENTS, DOCUMENT_MANAGE
 from rag.sources import SourceItem
 
 logger = logging.getLogger(__name__)
@@ -283,7 +284,7 @@ def document_metadata_update(*, document: Document, item: SourceItem) -> Documen
 
 def document_delete(*, document: Document, actor: Any) -> None:
     """Delete a document and its passages (database and vectors). Staff only (403)."""
-    require(actor, Action.DOCUMENT_MANAGE, document)
+    require(actor, DOCUMENT_MANAGE, document)
     document_remove(document=document)
 
 
@@ -319,7 +320,7 @@ def documents_upload(*, course: Course, files: list[Upload], actor: Any) -> Inge
     Raises PermissionDenied (not staff of the course) or PayloadTooLarge (a file over the
     limit: nothing is queued). Unsupported or broken files are queued and reported per file.
     """
-    require(actor, Action.COURSE_MANAGE_DOCUMENTS, course)
+    require(actor, COURSE_MANAGE_DOCUMENTS, course)
     for upload in files:
         if len(upload.data) > settings.RAG_MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(
@@ -355,7 +356,7 @@ def documents_ingest_now(*, course: Course, files: list[Upload]) -> IngestionJob
 
 def documents_sync(*, course: Course, source: str, actor: Any) -> IngestionJob:
     """Queue a sync of the course's documents from the registered ``source`` (e.g. Moodle)."""
-    require(actor, Action.COURSE_MANAGE_DOCUMENTS, course)
+    require(actor, COURSE_MANAGE_DOCUMENTS, course)
     with transaction.atomic():
         job = IngestionJob.objects.create(
             course=course, created_by=actor, source=JobSource.SYNC, current=source

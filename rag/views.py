@@ -9,9 +9,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
+from caipi.core.permissions import require
 from rag import selectors
 from rag.parsing import EXTENSIONS
+from rag.permissions import COURSE_MANAGE_DOCUMENTS
 from rag.sources import source_names
 
 
@@ -20,7 +21,7 @@ from rag.sources import source_names
 def documents_page(request: HttpRequest, course_id: int) -> HttpResponse:
     """Upload notes (with a progress bar), see and delete documents, see what is used."""
     course = get_object_or_404(Course, pk=course_id)
-    require(request.user, Action.COURSE_MANAGE_DOCUMENTS, course)
+    require(request.user, COURSE_MANAGE_DOCUMENTS, course)
     stats = selectors.course_stats(course=course, user=request.user)
     accept = ",".join(sorted({*EXTENSIONS, ".zip"}))
     context = {
