@@ -251,8 +251,17 @@ RAG_CHUNK_OVERLAP = env_int(
     "Tokens a passage repeats from the end of the one before it (same section only).",
     minimum=0,
 )
+RAG_REWRITE_FOLLOW_UPS = env_bool(
+    "CAIPI_RAG_REWRITE_FOLLOW_UPS",
+    False,
+    "Let the chat model rewrite follow-up questions before the notes are searched (one short "
+    "extra call per follow-up). Off: the question is searched with and without the one before.",
+)
 RAG_MAX_PASSAGES = env_int(
-    "CAIPI_RAG_MAX_PASSAGES", 5, "Most passages the course assistant cites in one answer.", minimum=1
+    "CAIPI_RAG_MAX_PASSAGES",
+    5,
+    "Most passages the course assistant cites in one answer.",
+    minimum=1,
 )
 RAG_CONTEXT_TOKENS = env_int(
     "CAIPI_RAG_CONTEXT_TOKENS",

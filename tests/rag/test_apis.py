@@ -87,7 +87,9 @@ def test_a_student_searches_and_gets_cited_passages(client, course, student):
     client.force_login(student)
     url = reverse("rag:api_search", args=[course.pk])
     body = client.post(
-        url, {"query": "How did Tom Mitchell define learning?", "k": 2}, content_type="application/json"
+        url,
+        {"query": "How did Tom Mitchell define learning?", "k": 2},
+        content_type="application/json",
     ).json()
     assert body["answered"]
     first = body["passages"][0]
