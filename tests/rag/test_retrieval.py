@@ -209,3 +209,22 @@ def test_a_failing_reranker_keeps_the_fused_order(demo_notes, course, lecturer):
 def test_a_course_without_notes_has_no_documents(course, student):
     result = retrieval.passages_search(course=course, user=student, query=QUESTION)
     assert not result.has_documents and not result.answered
+
+
+def test_a_change_of_topic_is_not_answered_from_the_previous_topic(demo_notes, course, student):
+    conversation = [{"role": "user", "content": "How does k-fold cross-validation work?"}]
+    result = retrieval.passages_search(
+        course=course,
+        user=student,
+        query="What is the capital of Australia?",
+        conversation=conversation,
+    )
+    assert not result.answered
+
+
+def test_follow_ups_are_recognised_in_english_and_german():
+    assert retrieval.looks_like_follow_up("Who invented it?")
+    assert retrieval.looks_like_follow_up("And the test dataset?")
+    assert retrieval.looks_like_follow_up("Welche Probleme gab es damals?")
+    assert not retrieval.looks_like_follow_up("What is the capital of Australia?")
+    assert not retrieval.looks_like_follow_up("Wie funktioniert das Perzeptron?")
