@@ -114,12 +114,14 @@ class GatewayEmbedder:
 @functools.cache
 def _embedder(url: str | None, model: str | None, threads: int) -> Embedder:
     if url:
-        if not model:
-            raise EmbeddingUnavailable(_("CAIPI_RAG_EMBEDDING_MODEL is not set."))
+        if not model or not settings.RAG_EMBEDDING_API_KEY:
+            raise EmbeddingUnavailable(
+                _("Set CAIPI_RAG_EMBEDDING_MODEL and CAIPI_RAG_EMBEDDING_API_KEY with the URL.")
+            )
         return GatewayEmbedder(
             base_url=url,
             model=model,
-            api_key=settings.RAG_EMBEDDING_API_KEY or "",
+            api_key=settings.RAG_EMBEDDING_API_KEY,
             query_prefix=settings.RAG_EMBEDDING_QUERY_PREFIX or "",
             passage_prefix=settings.RAG_EMBEDDING_PASSAGE_PREFIX or "",
         )
