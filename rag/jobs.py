@@ -184,7 +184,7 @@ def _run_sync(job: IngestionJob) -> None:
         file = IngestionFile.objects.create(
             job=job, name=item.filename[:500], size_bytes=item.size or 0
         )
-        if _unchanged(document, item, model_name):
+        if document is not None and _unchanged(document, item, model_name):
             services.document_metadata_update(document=document, item=item)
             file.status, file.document = FileStatus.UNCHANGED, document
             file.save(update_fields=["status", "document"])
@@ -201,10 +201,9 @@ def _run_sync(job: IngestionJob) -> None:
         services.document_remove(document=gone)
 
 
-def _unchanged(document: Document | None, item: SourceItem, model_name: str) -> bool:
+def _unchanged(document: Document, item: SourceItem, model_name: str) -> bool:
     return (
-        document is not None
-        and item.modified is not None
+        item.modified is not None
         and document.source_modified == item.modified
         and document.embedding_model == model_name
         and document.chunk_count > 0

@@ -247,8 +247,8 @@ class _Search:
         started = time.perf_counter()
         index = lexical_index(self.course.pk, self.index.version if self.index else 0)
         for query in queries:
-            hits = index.search(query, limit=CANDIDATES, documents=allowed)
-            rankings.append([chunk_id for chunk_id, _ in hits])
+            found = index.search(query, limit=CANDIDATES, documents=allowed)
+            rankings.append([chunk_id for chunk_id, _ in found])
         self.timings["lexical_ms"] = (time.perf_counter() - started) * 1000
         return rankings, similarity
 

@@ -66,7 +66,8 @@ async def notes_turn(
     *, user: Any, course_id: int, principal: Principal, body: dict[str, Any]
 ) -> NotesTurn:
     """Search the course's notes for this turn (steps 1-2 of the module doc)."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    sent = body.get("messages")
+    messages: list[dict[str, Any]] = sent if isinstance(sent, list) else []
     rewritten = None
     if settings.RAG_REWRITE_FOLLOW_UPS:
         rewritten = await _rewrite(principal, body.get("model"), messages)

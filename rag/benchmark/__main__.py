@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rewrite-model", help="Its model name.")
     parser.add_argument("--rewrite-key", default="none", help="Its API key.")
+    parser.add_argument(
+        "--embedding-url",
+        help="Also time ingestion with an OpenAI-compatible /v1 embedding model (e.g. the "
+        "simulator, to see the pipeline's cost without CPU embedding).",
+    )
+    parser.add_argument("--embedding-model", default="sim-model", help="Its model name.")
     parser.add_argument("--json", type=Path, help="Write all results to this file.")
     args = parser.parse_args(argv)
     both = not args.quality and not args.speed

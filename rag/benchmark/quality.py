@@ -142,7 +142,8 @@ class Evaluation:
         return [cid for cid, _ in self.lexical.search(query, limit=retrieval.CANDIDATES)]
 
     def orders(self, queries: list[str]) -> dict[str, list[int]]:
-        dense, lexical_ = [], []
+        dense: list[list[int]] = []
+        lexical_: list[list[int]] = []
         for query in queries:
             order, scores = self.dense(query)
             self.similarities = np.maximum(self.similarities, scores) if dense else scores
