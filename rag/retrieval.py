@@ -27,13 +27,13 @@ for this user?":
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from caipi.core.models import Course
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 RRF_K = 60
 CANDIDATES = 40
+OVERFETCH = 4
 RERANK_TOP = 10
 RERANK_MARGIN = 0.01
 # Cosine similarity (query, passage) below which a passage does not answer; calibrated on
@@ -154,9 +155,9 @@ def lexical_index(course_id: int, version: int) -> lexical.LexicalIndex:
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
+    va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return float(va @ vb) / norm if norm else 0.0
 
 
 def _fuse(rankings: list[list[int]]) -> dict[int, float]:
@@ -224,6 +225,12 @@ class _Search:
         self.dense = bool(self.index and self.index.embedding_model == self.model_name)
         self.timings: dict[str, float] = {}
         self.query_vectors: list[list[float]] = []
+        # Ready documents this user may not retrieve (hidden, not yet available, filtered out).
+        self.excluded = set(
+            Document.objects.filter(course=course, chunk_count__gt=0)
+            .exclude(pk__in=list(documents))
+            .values_list("pk", flat=True)
+        )
 
     def rankings(self, queries: list[str]) -> tuple[list[list[int]], dict[str, float]]:
         rankings: list[list[int]] = []
@@ -234,12 +241,7 @@ class _Search:
             for query in queries:
                 vector = embedder().embed_query(query)
                 self.query_vectors.append(vector)
-                hits = vectorstore.chunks_query(
-                    course_id=self.course.pk,
-                    embedding=vector,
-                    limit=CANDIDATES,
-                    document_ids=allowed,
-                )
+                hits = self.dense_hits(vector)
                 rankings.append([int(hit.id) for hit in hits])
                 for hit in hits:
                     similarity[hit.id] = max(similarity.get(hit.id, -1.0), 1.0 - hit.distance)
@@ -251,6 +253,33 @@ class _Search:
             rankings.append([chunk_id for chunk_id, _ in found])
         self.timings["lexical_ms"] = (time.perf_counter() - started) * 1000
         return rankings, similarity
+
+    def dense_hits(self, vector: list[float]) -> list[vectorstore.Hit]:
+        """Nearest allowed passages. Filtering in Chroma is slow, so: no filter when every
+        document is allowed; else an unfiltered search of a few times more passages, kept
+        to the allowed ones, and a filtered search only when too few of those are left."""
+        course_id = self.course.pk
+        if not self.excluded:
+            return vectorstore.chunks_query(course_id=course_id, embedding=vector, limit=CANDIDATES)
+        hits = vectorstore.chunks_query(
+            course_id=course_id, embedding=vector, limit=CANDIDATES * OVERFETCH
+        )
+        kept = [hit for hit in hits if hit.metadata.get("document_id") in self.documents]
+        if len(kept) >= CANDIDATES or len(hits) < CANDIDATES * OVERFETCH:
+            return kept[:CANDIDATES]
+        if len(self.excluded) < len(self.documents):
+            return vectorstore.chunks_query(
+                course_id=course_id,
+                embedding=vector,
+                limit=CANDIDATES,
+                exclude_document_ids=sorted(self.excluded),
+            )
+        return vectorstore.chunks_query(
+            course_id=course_id,
+            embedding=vector,
+            limit=CANDIDATES,
+            document_ids=list(self.documents),
+        )
 
     def similarities(self, chunk_ids: list[int], known: dict[str, float]) -> dict[int, float]:
         """Cosine similarity to the query of each candidate (fetching vectors dense missed)."""

@@ -106,16 +106,23 @@ def chunks_query(
     embedding: list[float],
     limit: int = 5,
     document_ids: list[int] | None = None,
+    exclude_document_ids: list[int] | None = None,
 ) -> list[Hit]:
     """The ``limit`` chunks of the course nearest to ``embedding``, nearest first.
 
     Only the given course's collection is searched: one course never sees another's notes.
     ``document_ids`` (when given) limits the search to chunks whose metadata
-    ``document_id`` is one of them; an empty list finds nothing.
+    ``document_id`` is one of them (an empty list finds nothing); ``exclude_document_ids``
+    leaves those documents out. Filtered searches are several times slower than plain ones
+    in embedded Chroma: callers pass the shorter of the two lists, or none.
     """
     if document_ids is not None and not document_ids:
         return []
-    where = {"document_id": {"$in": list(document_ids)}} if document_ids is not None else None
+    where: dict[str, Any] | None = None
+    if document_ids is not None:
+        where = {"document_id": {"$in": list(document_ids)}}
+    elif exclude_document_ids:
+        where = {"document_id": {"$nin": list(exclude_document_ids)}}
     collection = course_collection(course_id=course_id)
     result = collection.query(query_embeddings=[embedding], n_results=limit, where=where)
     return [
