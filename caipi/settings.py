@@ -54,11 +54,14 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", [], "Origins (https://host) allowed to post forms, e.g. behind a proxy."
 )
-SITE_URL = env_url(
-    "SITE_URL",
-    "http://127.0.0.1:8000",
-    "Public base URL of CAIPI, used in LTI registration and links.",
-    schemes=("http", "https"),
+SITE_URL: str = (
+    env_url(
+        "SITE_URL",
+        "http://127.0.0.1:8000",
+        "Public base URL of CAIPI, used in LTI registration and links.",
+        schemes=("http", "https"),
+    )
+    or "http://127.0.0.1:8000"
 )
 
 INSTALLED_APPS = [
@@ -105,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "caipi.core.navigation.navigation",
             ],
         },
     },
@@ -131,7 +135,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "caipi.sqlite3",
+            "NAME": str(DATA_DIR / "caipi.sqlite3"),
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }

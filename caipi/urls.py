@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.urls import include, path
 
 from caipi.core import views
-from caipi.gateway import views as gateway_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,7 +11,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),
     path("courses/<int:course_id>/", views.course_home, name="course_home"),
-    path("courses/<int:course_id>/assistant/", gateway_views.assistant, name="course_assistant"),
     path("admin/", admin.site.urls),
     path("lti/", include("lms_connectors.urls")),
     path("api/deploy/", include("deploy.urls")),

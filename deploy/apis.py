@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from caipi.core.permissions import SITE_ADMIN, can
 from deploy import selectors, services
 from deploy.health import health_read
 from deploy.models import Endpoint, EndpointState, ModelKind
@@ -26,10 +27,10 @@ logger = logging.getLogger(__name__)
 
 
 class IsSiteAdmin(BasePermission):
-    """Only site administrators manage models and endpoints."""
+    """Only site administrators manage models and endpoints (``site.admin``)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_site_admin)
+        return can(request.user, SITE_ADMIN)
 
 
 def _validated(call: Any, **kwargs: Any) -> Any:

@@ -129,3 +129,13 @@ async def poll_and_store(endpoints: Sequence[EndpointRoute]) -> list[EndpointHea
     )
     await asyncio.to_thread(health_write, snapshots)
     return list(snapshots)
+
+
+async def health_poll_all(endpoints: Sequence[EndpointRoute]) -> int:
+    """``poll_and_store`` in a loop of its own (a task's ``asyncio.run``): closes that
+    loop's HTTP session afterwards. Returns how many endpoints are healthy."""
+    try:
+        snapshots = await poll_and_store(endpoints)
+    finally:
+        await vllm_client.close_session()
+    return sum(1 for s in snapshots if s.healthy)

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from deploy.models import Endpoint, Model
+from deploy.models import Endpoint, EndpointState, Model
 
 ROUTING_VERSION_KEY = "deploy:routing_version"
 
@@ -38,9 +38,11 @@ class ModelRoute:
     endpoints: tuple[EndpointRoute, ...] = ()
 
 
-def model_list(*, enabled_only: bool = False) -> QuerySet[Model]:
-    """All models by name (only enabled ones on request)."""
+def model_list(*, enabled_only: bool = False, kind: str | None = None) -> QuerySet[Model]:
+    """All models by name (only enabled ones, or of one kind, on request)."""
     models = Model.objects.all()
+    if kind is not None:
+        models = models.filter(kind=kind)
     return models.filter(enabled=True) if enabled_only else models
 
 
@@ -55,6 +57,23 @@ def endpoint_list(*, model: Model | None = None) -> QuerySet[Endpoint]:
     return endpoints.filter(model=model) if model is not None else endpoints
 
 
+def _route(endpoint: Endpoint) -> EndpointRoute:
+    return EndpointRoute(
+        id=endpoint.id,
+        base_url=endpoint.base_url,
+        token=endpoint.token,
+        weight=endpoint.weight,
+        state=endpoint.state,
+        health_path=endpoint.health_path,
+    )
+
+
+def endpoint_routes_to_poll() -> list[EndpointRoute]:
+    """Every endpoint whose health is worth polling (all but failed ones), as routes."""
+    endpoints = Endpoint.objects.exclude(state=EndpointState.FAILED).order_by("id")
+    return [_route(e) for e in endpoints]
+
+
 def routing_table() -> dict[str, ModelRoute]:
     """Every enabled model with all its endpoints (any state), keyed by public name.
 
@@ -62,16 +81,7 @@ def routing_table() -> dict[str, ModelRoute]:
     """
     routes: dict[int, list[EndpointRoute]] = {}
     for e in Endpoint.objects.filter(model__enabled=True).order_by("id"):
-        routes.setdefault(e.model_id, []).append(
-            EndpointRoute(
-                id=e.id,
-                base_url=e.base_url,
-                token=e.token,
-                weight=e.weight,
-                state=e.state,
-                health_path=e.health_path,
-            )
-        )
+        routes.setdefault(e.model_id, []).append(_route(e))
     return {
         m.name: ModelRoute(
             name=m.name,

@@ -11,34 +11,21 @@ import logging
 
 from celery import shared_task
 
-from deploy import vllm_client
-from deploy.health import poll_and_store
-from deploy.models import EndpointState
-from deploy.selectors import EndpointRoute, endpoint_list
+from deploy import selectors
+from deploy.health import health_poll_all
 
 logger = logging.getLogger(__name__)
 
 
-async def _poll(endpoints: list[EndpointRoute]) -> int:
-    try:
-        snapshots = await poll_and_store(endpoints)
-    finally:
-        await vllm_client.close_session()
-    return sum(1 for s in snapshots if s.healthy)
-
-
 @shared_task(name="deploy.tasks.poll_endpoints", ignore_result=True)
 def poll_endpoints() -> int:
-    """Poll every non-failed endpoint's /health and /metrics; return how many are healthy.
+    """Poll every non-failed endpoint's health path and /metrics; return how many are healthy.
 
     Idempotent and cheap; a missed run only makes the snapshots one interval older.
     """
-    endpoints = [
-        EndpointRoute(id=e.id, base_url=e.base_url, token=e.token, weight=e.weight, state=e.state)
-        for e in endpoint_list().exclude(state=EndpointState.FAILED)
-    ]
+    endpoints = selectors.endpoint_routes_to_poll()
     if not endpoints:
         return 0
-    healthy = asyncio.run(_poll(endpoints))
+    healthy = asyncio.run(health_poll_all(endpoints))
     logger.debug("polled %s endpoints, %s healthy", len(endpoints), healthy)
     return healthy

@@ -1,9 +1,12 @@
-"""The one module that talks to vLLM (or anything speaking its HTTP API).
+"""The one module that talks to vLLM (or anything speaking its HTTP API); nothing else
+imports the HTTP library it uses.
 
 One aiohttp ``ClientSession`` per event loop keeps pooled keep-alive connections to every
-endpoint. Errors are classified for the caller: ``UpstreamError.transient`` is true for
-connection errors, timeouts and 5xx (try another endpoint), false otherwise. A 4xx answer
-is *not* an error here: it is returned so the relay can pass it through to the client.
+endpoint. Callers get CAIPI's own types: ``UpstreamResponse`` (status, headers, the body
+whole or as an async iterator of bytes) and ``UpstreamError``, whose ``transient`` is true
+for connection errors, timeouts, 5xx and a stream that breaks (try another endpoint), false
+otherwise. A 4xx answer is *not* an error here: it is returned so the relay can pass it
+through to the client.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -26,6 +30,8 @@ _WAITING = ("vllm:num_requests_waiting",)
 _KV = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 _QUEUE_SUM = "vllm:request_queue_time_seconds_sum"
 _QUEUE_COUNT = "vllm:request_queue_time_seconds_count"
+# What the HTTP library raises when a connection fails or times out mid-way.
+_BROKEN = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 class UpstreamError(Exception):
@@ -50,6 +56,56 @@ class EngineLoad:
     kv_usage: float = 0.0
     queue_time_sum: float = 0.0
     queue_time_count: float = 0.0
+
+
+class UpstreamResponse:
+    """An endpoint's answer whose status line and headers have arrived; the body has not.
+
+    Read the body whole (``read``) or chunk by chunk (``async for chunk in response``:
+    bytes as they arrive, nothing parsed). Either raises ``UpstreamError(transient=True)``
+    when the connection breaks or times out. Hand the connection back with ``release()``
+    when the answer was read to its end, or drop it with ``close()`` — which also stops the
+    engine generating an answer nobody reads.
+    """
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status: int = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        """The whole (remaining) body."""
+        try:
+            return await self._response.read()
+        except _BROKEN as exc:
+            raise _broken(exc) from exc
+
+    def __aiter__(self) -> UpstreamResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        # One await per chunk, as aiohttp's own iterator: the hot path pays nothing extra.
+        try:
+            data = await self._response.content.readany()
+        except _BROKEN as exc:
+            raise _broken(exc) from exc
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+    def release(self) -> None:
+        """Give the connection back to the pool (the body was read to its end)."""
+        self._response.release()
+
+    def close(self) -> None:
+        """Drop the connection (the engine stops generating)."""
+        self._response.close()
+
+
+def _broken(exc: BaseException) -> UpstreamError:
+    return UpstreamError(f"{type(exc).__name__}: {exc}", transient=True)
 
 
 def session() -> aiohttp.ClientSession:
@@ -81,16 +137,35 @@ def _headers(token: str, content_type: bool = False) -> dict[str, str]:
 async def probe_health(base_url: str, token: str, *, within: float, path: str = "/health") -> bool:
     """True when ``GET <path>`` (vLLM: /health) answers 200 within ``within`` seconds.
     Never raises."""
+    return await _get_status(session(), base_url + path, token, within) == 200
+
+
+async def _get_status(
+    client: aiohttp.ClientSession, url: str, token: str, within: float
+) -> int | str:
+    """The status ``GET url`` answered with, or what went wrong instead. Never raises."""
     try:
-        async with session().get(
-            base_url + path,
-            headers=_headers(token),
-            timeout=aiohttp.ClientTimeout(total=within),
-        ) as response:
+        timeout = aiohttp.ClientTimeout(total=within)
+        async with client.get(url, headers=_headers(token), timeout=timeout) as response:
             await response.read()
-            return response.status == 200
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        return False
+            return response.status
+    except _BROKEN as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def probe_once(url: str, *, within: float) -> str | None:
+    """Synchronous probe for code without an event loop (launchers waiting for an engine
+    to start): None when ``GET url`` answered 200 within ``within`` seconds, else what it
+    answered ("HTTP 503") or what went wrong. Never raises; not for the hot path."""
+
+    async def probe() -> int | str:
+        async with aiohttp.ClientSession() as client:
+            return await _get_status(client, url, "", within)
+
+    outcome = asyncio.run(probe())
+    if outcome == 200:
+        return None
+    return f"HTTP {outcome}" if isinstance(outcome, int) else outcome
 
 
 async def scrape_metrics(base_url: str, token: str, *, within: float) -> EngineLoad | None:
@@ -104,7 +179,7 @@ async def scrape_metrics(base_url: str, token: str, *, within: float) -> EngineL
             if response.status != 200:
                 return None
             return parse_metrics(await response.text())
-    except (aiohttp.ClientError, TimeoutError, OSError, UnicodeDecodeError):
+    except (*_BROKEN, UnicodeDecodeError):
         return None
 
 
@@ -146,13 +221,14 @@ async def open_call(
     *,
     connect_timeout: float,
     read_timeout: float,
-) -> aiohttp.ClientResponse:
+) -> UpstreamResponse:
     """POST ``body`` (JSON bytes) to ``base_url + path`` and return the open response.
 
     Returns as soon as the status line and headers arrived; the caller reads the body
-    and must ``release()`` the response. A status below 500 is returned as is (4xx is the
-    client's problem and is passed through). Raises ``UpstreamError(transient=True)`` on
-    connection errors, timeouts and 5xx — nothing has reached the client yet then.
+    and must ``release()`` or ``close()`` the response. A status below 500 is returned as
+    is (4xx is the client's problem and is passed through). Raises
+    ``UpstreamError(transient=True)`` on connection errors, timeouts and 5xx — nothing has
+    reached the client yet then.
     """
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=connect_timeout, connect=connect_timeout, sock_read=read_timeout
@@ -161,8 +237,8 @@ async def open_call(
         response = await session().post(
             base_url + path, data=body, headers=_headers(token, True), timeout=timeout
         )
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise UpstreamError(f"{type(exc).__name__}: {exc}", transient=True) from exc
+    except _BROKEN as exc:
+        raise _broken(exc) from exc
     if response.status >= 500:
         detail = await _read_quietly(response)
         response.release()
@@ -171,11 +247,11 @@ async def open_call(
             transient=True,
             status=response.status,
         )
-    return response
+    return UpstreamResponse(response)
 
 
 async def _read_quietly(response: aiohttp.ClientResponse) -> bytes:
     try:
         return await asyncio.wait_for(response.read(), timeout=2.0)
-    except (aiohttp.ClientError, TimeoutError, OSError):
+    except _BROKEN:
         return b""

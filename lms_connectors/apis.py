@@ -8,17 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from caipi.core import selectors as core_selectors
-from caipi.core.errors import NotFound, PermissionDenied
+from caipi.core.errors import NotFound
 from caipi.core.models import Course, User
+from caipi.core.permissions import require
 from lms_connectors import selectors, services
 from lms_connectors.models import LtiResourceLink
-
-
-def _require_teacher(user: User, course: Course) -> None:
-    membership = core_selectors.membership_get(user=user, course=course)
-    if not user.is_site_admin and not (membership and membership.is_teaching):
-        raise PermissionDenied("Only the course's teachers can do this.")
+from lms_connectors.permissions import COURSE_MANAGE_LMS_LINK
 
 
 class RosterSyncApi(APIView):
@@ -31,7 +26,7 @@ class RosterSyncApi(APIView):
 
     def post(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
-        _require_teacher(request.user, course)
+        require(request.user, COURSE_MANAGE_LMS_LINK, course)
         context = selectors.context_for_course(course=course)
         if context is None or not context.memberships_url:
             raise NotFound("This course has no roster service from an LMS.")
@@ -53,7 +48,7 @@ class ScorePostApi(APIView):
             LtiResourceLink.objects.select_related("context__platform", "context__course"),
             pk=link_id,
         )
-        _require_teacher(request.user, link.context.course)
+        require(request.user, COURSE_MANAGE_LMS_LINK, link.context.course)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         student = User.objects.filter(

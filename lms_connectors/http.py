@@ -14,12 +14,13 @@ import requests
 from django.conf import settings
 
 HttpError = requests.RequestException
+LmsSession = requests.Session
 
 
 class TimeoutSession(requests.Session):
     """A session whose every call has a timeout (LTI_HTTP_TIMEOUT) unless the caller sets one."""
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", settings.LTI_HTTP_TIMEOUT)
         return super().request(*args, **kwargs)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -100,7 +101,7 @@ def tool_key_rotate() -> ToolKey:
 
 def tool_key_prune() -> int:
     """Delete retired keys whose grace period is over. Returns how many were deleted."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=_grace_seconds())
+    cutoff = timezone.now() - timedelta(seconds=_grace_seconds())
     deleted, _ = ToolKey.objects.filter(retired_at__lt=cutoff).delete()
     return deleted
 

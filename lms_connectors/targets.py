@@ -1,13 +1,14 @@
 """What a launch can open inside a course: a small registry of *targets*.
 
-A target is a string ``kind`` or ``kind:argument`` — ``course``, ``assistant``,
-``prompt:12``. It travels in the ``caipi_target`` custom parameter of a placed activity
-(deep linking puts it there) or in the ``target`` query parameter of the target link URI.
-Other apps add kinds without touching the launch code, e.g. the prompts app in its
-``AppConfig.ready``::
+A target is a string ``kind`` or ``kind:argument`` (e.g. ``course``, ``assistant``). It
+travels in the ``caipi_target`` custom parameter of a placed activity (deep linking puts it
+there) or in the ``target`` query parameter of the target link URI. This app registers only
+``course`` (the course home, the core's page); apps above it add their own kinds without
+touching the launch code, from their ``AppConfig.ready`` — the gateway registers
+``assistant``::
 
-    targets.register(TargetKind(kind="prompt", label="Published prompt",
-                                resolve=prompt_url, choices=published_prompts))
+    targets.register(TargetKind(kind="assistant", label="Course assistant",
+                                resolve=assistant_url, choices=assistant_choice))
 """
 
 from __future__ import annotations
@@ -74,31 +75,13 @@ def target_choices(*, course: Course) -> list[TargetChoice]:
     return [choice for kind in _KINDS.values() for choice in kind.choices(course)]
 
 
-def is_known(target: str) -> bool:
-    """True when ``target``'s kind is registered."""
-    return target.partition(":")[0] in _KINDS
-
-
 register(
     TargetKind(
         kind="course",
         label="Course home",
         resolve=lambda course, _: reverse("course_home", kwargs={"course_id": course.pk}),
         choices=lambda course: [
-            TargetChoice("course", "CAIPI course home", "The course's prompts and assistant.")
-        ],
-    )
-)
-register(
-    TargetKind(
-        kind="assistant",
-        label="Course assistant",
-        # The assistant page belongs to the gateway; linked by path so this app needn't import it.
-        resolve=lambda course, _: f"/courses/{course.pk}/assistant/",
-        choices=lambda course: [
-            TargetChoice(
-                "assistant", "Course assistant", "Answers from the lecture notes, with citations."
-            )
+            TargetChoice("course", "CAIPI course home", "The course's page in CAIPI.")
         ],
     )
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
     max_retries=3,
     acks_late=True,
 )
-def roster_sync(self, context_pk: int) -> None:  # type: ignore[no-untyped-def]
+def roster_sync(self: Any, context_pk: int) -> None:
     """Sync one context's roster. Retries transient LMS failures; gives up on 4xx."""
     context = LtiContext.objects.select_related("platform", "course").filter(pk=context_pk).first()
     if context is None:

@@ -11,18 +11,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from caipi.core import selectors as core_selectors
 from caipi.core.models import Course
+from caipi.core.permissions import SITE_ADMIN, can, require
 from lms_connectors import claims, keys, selectors, services, targets
 from lms_connectors.errors import LtiRefused
 from lms_connectors.lti import tool
+from lms_connectors.permissions import COURSE_MANAGE_LMS_LINK, COURSE_PLACE_ACTIVITIES
 from lms_connectors.services.registration import CUSTOM_PARAMETERS, tool_url
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def lti_launch(request: HttpRequest) -> HttpResponse:
     launch = tool.launch_validate(request=request)
     result = services.launch_complete(launch=launch)
     is_deep_link = launch.message_type == claims.DEEP_LINKING_REQUEST
-    if is_deep_link and result.role not in ("instructor", "teaching_assistant"):
+    if is_deep_link and not can(result.user, COURSE_PLACE_ACTIVITIES, result.course):
         raise LtiRefused("not_teaching", "Only teachers can add CAIPI activities.", status=403)
     login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_LAUNCHES] = [
@@ -136,6 +137,8 @@ def lti_deep_link(request: HttpRequest, launch_id: str) -> HttpResponse:
     if choice is None:
         raise LtiRefused("unknown_target", "Pick one of the offered items.")
     platform = selectors.platform_find(issuer=launch.issuer, client_id=launch.client_id)
+    if platform is None:  # deleted since the launch
+        raise LtiRefused("unknown_platform", "This LMS is no longer registered.")
     item = tool.ContentItem(
         title=choice.title,
         text=choice.description,
@@ -155,10 +158,11 @@ def _score_maximum(raw: str) -> float | None:
     return value if value > 0 else None
 
 
-@staff_member_required
+@login_required
 @require_GET
 def lti_setup(request: HttpRequest) -> HttpResponse:
     """For LMS admins: the values to paste into Moodle, and the registered platforms."""
+    require(request.user, SITE_ADMIN)
     values = [
         ("Registration URL (dynamic registration)", tool_url("/lti/register/")),
         ("Tool URL", tool_url("/lti/launch/")),
@@ -177,7 +181,7 @@ def lti_setup(request: HttpRequest) -> HttpResponse:
 def lti_course(request: HttpRequest, course_id: int) -> HttpResponse:
     """A lecturer's view of the course's LMS link: roster sync button, placed activities."""
     course = get_object_or_404(Course, pk=course_id)
-    _require_teacher(request, course)
+    _require(request, COURSE_MANAGE_LMS_LINK, course)
     context = selectors.context_for_course(course=course)
     if request.method == "POST" and context is not None:
         result = services.roster_sync(context=context)
@@ -194,9 +198,9 @@ def _course_page(course: Course, context: Any, message: str) -> dict[str, Any]:
     return {"course": course, "context": context, "links": links, "message": message}
 
 
-def _require_teacher(request: HttpRequest, course: Course) -> None:
+def _require(request: HttpRequest, action: str, course: Course) -> None:
+    """Refuse with the LTI refusal page unless the user may do ``action`` in ``course``."""
     if not request.user.is_authenticated:
         raise LtiRefused("not_signed_in", "Open CAIPI from your LMS course first.", status=401)
-    membership = core_selectors.membership_get(user=request.user, course=course)
-    if not request.user.is_site_admin and not (membership and membership.is_teaching):
+    if not can(request.user, action, course):
         raise LtiRefused("not_teaching", "Only the course's teachers can do this.", status=403)

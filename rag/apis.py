@@ -121,16 +121,16 @@ class SyncApi(APIView):
     """POST: sync the course's documents from its LMS (staff), 202 with the job."""
 
     class Input(serializers.Serializer):
-        source = serializers.ChoiceField(choices=["moodle"], default="moodle")
+        lms = serializers.ChoiceField(choices=["moodle"], default="moodle")
 
     def post(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data["source"] not in source_names():
+        if data.validated_data["lms"] not in source_names():
             raise ApplicationError(_("No LMS connection is set up for this course."))
         job = services.documents_sync(
-            course=course, source=data.validated_data["source"], actor=request.user
+            course=course, source=data.validated_data["lms"], actor=request.user
         )
         location = reverse("rag:api_job", args=[job.pk])
         return Response(JobOutput(job).data, status=202, headers={"Location": location})

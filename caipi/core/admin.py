@@ -9,7 +9,7 @@ class CaipiUserAdmin(UserAdmin):
     list_display = ("username", "display_name", "email", "site_role", "is_staff")
     list_filter = ("site_role", "is_staff", "is_superuser", "is_active")
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *(UserAdmin.fieldsets or ()),
         ("CAIPI", {"fields": ("display_name", "locale", "site_role")}),
     )
 

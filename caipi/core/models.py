@@ -72,7 +72,3 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} in {self.course}"
-
-    @property
-    def is_teaching(self) -> bool:
-        return self.role in (CourseRole.INSTRUCTOR, CourseRole.TEACHING_ASSISTANT)

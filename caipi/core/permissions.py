@@ -1,19 +1,34 @@
-"""The one answer to "may this user do this action to this course, template, document or model?".
+"""The one answer to "may this user do this action here?" — for every view, API and task.
 
-Every view and API asks ``can`` (a bool) or ``require`` (raises ``PermissionDenied``).
-Course actions follow the user's role in the target's course (table ``COURSE_ROLE_ACTIONS``);
-site admins may do everything; a user without a membership in the course may do nothing
-there. Templates and documents are judged by the course they belong to (their
-``course_id``). ``model.use`` asks the model policy registered by the governance app
-(admins choose which models each role may use); with none registered every signed-in user
-may use every model. The core stays free of app imports: apps register, the core asks.
+Ask ``can(user, action, target)`` (a bool) or ``require(...)`` (raises ``PermissionDenied``,
+a 403). Nothing else in CAIPI decides by looking at roles itself.
+
+Actions are registered, not listed here: the core knows only its own (``course.view``,
+``site.admin``); each app registers the actions of its pages and APIs in its own
+``permissions.py`` (imported by its ``AppConfig.ready``), so the core names no action of an
+app — nor of an app that does not exist yet. Two kinds:
+
+* a **course action** (``register_course_action``) names the course roles that may do it;
+  its target is a ``Course`` or anything with a ``course_id`` (a template, a document).
+  A user with no membership in that course may do nothing there; site admins may do
+  every course action everywhere.
+* a **rule** (``register_rule``) is decided by a function ``rule(user, target, course)``
+  of the app that owns the data (e.g. ``model.use``: the models governance lets each
+  role use; ``apikey.revoke``: the key's owner or an admin).
+
+Anonymous and inactive users may do nothing. An action nobody registered is a programming
+error (``KeyError``), not a refusal.
+
+One deliberate exception: the raw ``/v1`` API has no user row on its hot path, so it judges
+the API key's in-memory principal with ``governance.principal.principal_may_use_model`` —
+the function the ``model.use`` rule itself ends in.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from enum import StrEnum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from caipi.core.errors import PermissionDenied
@@ -21,50 +36,47 @@ from caipi.core.models import Course, CourseRole, Membership
 
 logger = logging.getLogger(__name__)
 
+Rule = Callable[[Any, Any, Any], bool]
 
-class Action(StrEnum):
-    COURSE_VIEW = "course.view"
-    COURSE_USE_ASSISTANT = "course.use_assistant"
-    COURSE_MANAGE_PROMPTS = "course.manage_prompts"
-    COURSE_MANAGE_DOCUMENTS = "course.manage_documents"
-    COURSE_SET_BUDGET = "course.set_budget"
-    COURSE_VIEW_USAGE = "course.view_usage"
-    COURSE_MANAGE_SETTINGS = "course.manage_settings"
-    TEMPLATE_RUN = "template.run"
-    TEMPLATE_EDIT = "template.edit"
-    DOCUMENT_VIEW = "document.view"
-    DOCUMENT_MANAGE = "document.manage"
-    MODEL_USE = "model.use"
-    SITE_ADMIN = "site.admin"
+# Who a course action is for, by course role.
+MEMBERS = frozenset({CourseRole.LEARNER, CourseRole.TEACHING_ASSISTANT, CourseRole.INSTRUCTOR})
+TEACHERS = frozenset({CourseRole.TEACHING_ASSISTANT, CourseRole.INSTRUCTOR})
+INSTRUCTORS = frozenset({CourseRole.INSTRUCTOR})
 
 
-_LEARNER = frozenset(
-    {Action.COURSE_VIEW, Action.COURSE_USE_ASSISTANT, Action.TEMPLATE_RUN, Action.DOCUMENT_VIEW}
-)
-_TEACHING = _LEARNER | {
-    Action.COURSE_MANAGE_PROMPTS,
-    Action.COURSE_MANAGE_DOCUMENTS,
-    Action.COURSE_VIEW_USAGE,
-    Action.TEMPLATE_EDIT,
-    Action.DOCUMENT_MANAGE,
-}
-COURSE_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
-    CourseRole.LEARNER: _LEARNER,
-    CourseRole.TEACHING_ASSISTANT: frozenset(_TEACHING),
-    CourseRole.INSTRUCTOR: frozenset(
-        _TEACHING | {Action.COURSE_SET_BUDGET, Action.COURSE_MANAGE_SETTINGS}
-    ),
-}
-SITE_ACTIONS = frozenset({Action.MODEL_USE, Action.SITE_ADMIN})
+@dataclass(frozen=True)
+class _Registered:
+    """How one action is decided: by course roles, or by an app's rule."""
 
-ModelPolicy = Callable[[Any, str, int | None], bool]
-_model_policy: ModelPolicy | None = None
+    roles: frozenset[str] = frozenset()
+    rule: Rule | None = None
 
 
-def register_model_policy(policy: ModelPolicy | None) -> None:
-    """Install ``policy(user, model_name, course_id) -> bool`` as the answer to ``model.use``."""
-    global _model_policy
-    _model_policy = policy
+_ACTIONS: dict[str, _Registered] = {}
+
+
+def register_course_action(action: str, *, roles: Iterable[str]) -> str:
+    """Register ``action`` as allowed to these course roles in the target's course.
+
+    Returns ``action``, so an app can write ``COURSE_VIEW_USAGE = register_course_action(...)``.
+    Registering the same action again replaces it (module reloads in tests).
+    """
+    _ACTIONS[action] = _Registered(roles=frozenset(str(role) for role in roles))
+    return action
+
+
+def register_rule(action: str, rule: Rule) -> str:
+    """Register ``action`` as decided by ``rule(user, target, course) -> bool``.
+
+    The rule only sees signed-in, active users. Returns ``action``.
+    """
+    _ACTIONS[action] = _Registered(rule=rule)
+    return action
+
+
+def registered_actions() -> list[str]:
+    """Every registered action, sorted (the authorization matrix test walks them all)."""
+    return sorted(_ACTIONS)
 
 
 def course_role(user: Any, course_id: int) -> str | None:
@@ -82,40 +94,32 @@ def _course_id(target: Any) -> int | None:
     return getattr(target, "course_id", None)
 
 
-def _model_name(target: Any) -> str | None:
-    return target if isinstance(target, str) else getattr(target, "name", None)
-
-
-def can(user: Any, action: Action | str, target: Any = None, *, course: Any = None) -> bool:
+def can(user: Any, action: str, target: Any = None, *, course: Any = None) -> bool:
     """True when ``user`` may do ``action`` to ``target``.
 
-    ``target``: a Course (``course.*``), an object with ``course_id`` (``template.*``,
-    ``document.*``), a model name or object with ``name`` (``model.use``, with ``course``
-    the course the call is made in, if any), nothing (``site.admin``). Anonymous or inactive
-    users may do nothing; a mismatched target is refused, not an error.
+    ``target``: a Course or an object with ``course_id`` for course actions; whatever the
+    rule expects for a rule (``course``: the course the act happens in, if any). A target
+    of the wrong kind is refused, not an error. Raises ``KeyError`` for an unknown action.
     """
-    action = Action(action)
+    registered = _ACTIONS[action]
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    if action == Action.SITE_ADMIN:
-        return user.is_site_admin
-    if action == Action.MODEL_USE:
-        name = _model_name(target)
-        if name is None:
-            return False
-        course_id = _course_id(course) if course is not None else None
-        return _model_policy(user, name, course_id) if _model_policy else True
+    if registered.rule is not None:
+        return registered.rule(user, target, course)
     course_id = _course_id(target)
     if course_id is None:
         return False
     if user.is_site_admin:
         return True
-    role = course_role(user, course_id)
-    return role is not None and action in COURSE_ROLE_ACTIONS.get(role, frozenset())
+    return course_role(user, course_id) in registered.roles
 
 
-def require(user: Any, action: Action | str, target: Any = None, *, course: Any = None) -> None:
+def require(user: Any, action: str, target: Any = None, *, course: Any = None) -> None:
     """Raise ``PermissionDenied`` (403) unless ``can(...)``; the message names the action."""
     if not can(user, action, target, course=course):
-        logger.info("refused %s to user %s", Action(action).value, getattr(user, "pk", None))
-        raise PermissionDenied(f"You may not do this ({Action(action).value}).")
+        logger.info("refused %s to user %s", action, getattr(user, "pk", None))
+        raise PermissionDenied(f"You may not do this ({action}).")
+
+
+COURSE_VIEW = register_course_action("course.view", roles=MEMBERS)
+SITE_ADMIN = register_rule("site.admin", lambda user, target, course: bool(user.is_site_admin))

@@ -57,9 +57,9 @@ def _cache() -> str:
 def _broker() -> str:
     if not settings.CELERY_BROKER_URL:
         return "none configured: tasks run in-process"
-    from caipi.celery import app
+    from celery import current_app  # CAIPI's app: caipi/__init__.py binds it
 
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         return conn.transport_cls if isinstance(conn.transport_cls, str) else "connected"
 

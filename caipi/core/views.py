@@ -8,9 +8,10 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from caipi.core import metrics, selectors
+from caipi.core import metrics, navigation, selectors
+from caipi.core.auth import request_user
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can, require
+from caipi.core.permissions import COURSE_VIEW, require
 from caipi.core.readiness import readiness_probes
 
 
@@ -47,15 +48,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def course_home(request: HttpRequest, course_id: int) -> HttpResponse:
-    """A course's home page, for its members (and site admins)."""
+    """A course's home page, for its members (and site admins): the sections the apps
+    registered (caipi.core.navigation) that this visitor may open."""
     course = get_object_or_404(Course, pk=course_id)
-    require(request.user, Action.COURSE_VIEW, course)
-    membership = selectors.membership_get(user=request.user, course=course)
+    require(request.user, COURSE_VIEW, course)
     context = {
         "course": course,
-        "membership": membership,
-        "may_use_assistant": can(request.user, Action.COURSE_USE_ASSISTANT, course),
-        "may_view_usage": can(request.user, Action.COURSE_VIEW_USAGE, course),
-        "may_manage_settings": can(request.user, Action.COURSE_MANAGE_SETTINGS, course),
+        "membership": selectors.membership_get(user=request_user(request), course=course),
+        "sections": navigation.course_sections(user=request_user(request), course=course),
     }
     return render(request, "core/course_home.html", context)

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.db import transaction
 
 from caipi.core.models import Course, CourseRole, Membership, SiteRole, User
+from caipi.governance import selectors as governance_selectors
 from caipi.governance import services as governance_services
 from caipi.governance.models import LimitMetric, LimitScope, LimitWindow, QuotaLimit
 from deploy import services as deploy_services
@@ -76,7 +77,7 @@ def _seed_governance(*, admin: User) -> None:
         QuotaLimit.objects.get_or_create(
             scope=scope, role=role, metric=metric, window=window, defaults={"size": size}
         )
-    if governance_services.policy_current() is None:
+    if governance_selectors.policy_current() is None:
         governance_services.policy_publish(text=DEMO_POLICY, actor=admin)
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -27,20 +29,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from caipi.core.auth import request_user
 from caipi.core.errors import ApplicationError, NotAuthenticated
-from caipi.gateway import jobs, notes
-from caipi.gateway.models import Job
+from caipi.core.models import Course
+from caipi.core.permissions import require
+from caipi.gateway import notes, selectors, services
+from caipi.gateway.permissions import COURSE_USE_ASSISTANT
 from caipi.gateway.relay import relay_chat
 from caipi.gateway.transcript import transcribed
 from caipi.gateway.validation import InvalidRequest, parse_body
-from caipi.governance.conversations import (
-    conversation_append,
-    conversation_open,
-    course_keeps_conversations,
-)
+from caipi.governance import selectors as governance_selectors
 from caipi.governance.policy import PolicyNotAccepted
-from caipi.governance.principal import aprincipal_for_user, principal_for_user
-from caipi.governance.selectors import policy_accepted
+from caipi.governance.principal import aprincipal_for_user
+from caipi.governance.services import conversation_append, conversation_open
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def error_response(exc: ApplicationError) -> JsonResponse:
 
 
 @require_POST
-async def chat_api(request: HttpRequest) -> HttpResponse:
+async def chat_api(request: HttpRequest) -> HttpResponseBase:
     """Stream a chat answer for a course member; 401/403/400/404/429/503 as on /v1."""
     from django.conf import settings
 
@@ -66,9 +67,8 @@ async def chat_api(request: HttpRequest) -> HttpResponse:
         if not isinstance(course_id, int) or isinstance(course_id, bool):
             raise InvalidRequest("'course_id' must be the id of your course.", param="course_id")
         conversation = body.pop("conversation_id", None)
+        keeps = await sync_to_async(_may_chat)(user, course_id)
         principal = await aprincipal_for_user(user_id=user.pk, course_id=course_id)
-        if not await sync_to_async(policy_accepted)(user=user):
-            raise PolicyNotAccepted("Accept the usage policy first.")
         affinity = f"conversation:{conversation}" if conversation else None
         turn = await notes.notes_turn(
             user=user, course_id=course_id, principal=principal, body=body
@@ -84,7 +84,7 @@ async def chat_api(request: HttpRequest) -> HttpResponse:
     except orjson.JSONDecodeError:
         return error_response(InvalidRequest("The request body is not valid JSON."))
     kept_id = None
-    if await sync_to_async(course_keeps_conversations)(course_id=course_id):
+    if keeps:
         kept_id = await sync_to_async(conversation_open)(
             user_id=user.pk, course_id=course_id, conversation_id=conversation
         )
@@ -100,6 +100,15 @@ def _sse(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+def _may_chat(user: Any, course_id: int) -> bool:
+    """Refuse unless ``user`` may use the course's assistant and accepted the usage policy
+    (one thread hop for the three reads); True when the course keeps conversations."""
+    require(user, COURSE_USE_ASSISTANT, Course.objects.filter(pk=course_id).first())
+    if not governance_selectors.policy_accepted(user=user):
+        raise PolicyNotAccepted("Accept the usage policy first.")
+    return governance_selectors.course_keeps_conversations(course_id=course_id)
 
 
 def _kept(
@@ -143,8 +152,9 @@ class JobSubmitApi(APIView):
         data.is_valid(raise_exception=True)
         course_id = data.validated_data["course_id"]
         if course_id is not None:
-            principal_for_user(user_id=request.user.pk, course_id=course_id)  # member or 403
-        job = jobs.job_submit(user=request.user, **data.validated_data)
+            course = get_object_or_404(Course, pk=course_id)
+            require(request.user, COURSE_USE_ASSISTANT, course)
+        job = services.job_submit(user=request_user(request), **data.validated_data)
         location = reverse("gateway_job", args=[job.pk])
         return Response(JobOutput(job).data, status=202, headers={"Location": location})
 
@@ -153,7 +163,7 @@ class JobDetailApi(APIView):
     """``GET /api/jobs/<id>/``: progress; results once finished. Only its creator sees it."""
 
     def get(self, request: Request, job_id: int) -> Response:
-        job = get_object_or_404(Job, pk=job_id, created_by=request.user)
+        job = selectors.job_get(job_id=job_id, user=request_user(request))
         answer = dict(JobOutput(job).data)
         if job.is_finished:
             answer["results"] = job.results

@@ -21,6 +21,7 @@ from caipi.core.errors import ApplicationError, NotAuthenticated, NotFound, Payl
 from caipi.gateway import metrics, relay
 from caipi.gateway.background import ensure_started
 from caipi.gateway.catalog import catalog
+from caipi.gateway.upstream_call import call_open, call_prepare
 from caipi.gateway.validation import CHAT, COMPLETIONS, EMBEDDINGS, check_body, parse_body
 from caipi.governance.apikeys import aapikey_authenticate
 from caipi.governance.principal import Principal, principal_may_use_model
@@ -123,8 +124,8 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     limit = settings.GATEWAY_MAX_BODY_BYTES
     body = parse_body(await read_body(scope, receive, limit), limit=limit)
     model_name = check_body(path, body)
-    call = relay.prepare_call(principal, path, body, model_name=model_name, started=started)
-    upstream = await relay.reserve_and_open(call)
+    call = call_prepare(principal, path, body, model_name=model_name, started=started)
+    upstream = await call_open(call)
     if call.stream and upstream.response.status < 300:
         await stream_to_client(receive, send, relay.stream_answer(call, upstream))
         return

@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
+from caipi.core.redis import async_redis, close_async_redis, redis_configured
 from caipi.gateway.catalog import catalog
 from deploy import vllm_client
 from deploy.health import health_read, poll_and_store
@@ -64,6 +65,7 @@ async def stop() -> None:
         if pending:
             logger.warning("gateway background task did not stop within %ss", STOP_SECONDS)
     await vllm_client.close_session()
+    await close_async_redis()
 
 
 async def _first_load() -> None:
@@ -74,7 +76,7 @@ async def _first_load() -> None:
 
 
 async def _refresh_forever() -> None:
-    redis = _redis_client()
+    redis = async_redis() if redis_configured() else None
     last_version_check = last_health = 0.0
     try:
         while True:
@@ -100,8 +102,6 @@ async def _withdraw(redis: Any) -> None:
             await catalog().inflight.forget(redis)
     except Exception:
         logger.warning("gateway background: could not withdraw in-flight counts", exc_info=True)
-    finally:
-        await redis.aclose()
 
 
 async def _guarded(work: object, what: str) -> None:
@@ -142,11 +142,3 @@ async def refresh_health() -> None:
     else:
         snapshots = await poll_and_store(endpoints)
         current.health = {s.endpoint_id: s for s in snapshots}
-
-
-def _redis_client():  # type: ignore[no-untyped-def]
-    if not settings.REDIS_URL:
-        return None
-    import redis.asyncio
-
-    return redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)

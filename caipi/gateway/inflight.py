@@ -1,10 +1,10 @@
 """The gateway's own count of calls in flight per endpoint, shared across processes.
 
 Counting each call with a Redis INCR/DECR would put two network round trips on every
-call's hot path. Instead each process counts its own calls exactly in memory, and a
-background task (caipi/gateway/background.py) publishes them to Redis every
-``SYNC_SECONDS`` and reads everyone else's. The router sees ``own (exact) + others (at
-most SYNC_SECONDS old)``, which is all it needs: the engine's own /metrics are older still.
+call's hot path. Instead each process counts its own calls exactly in memory, and the
+gateway's background task (caipi/gateway/background.py) publishes them to Redis every
+``background.TICK`` seconds and reads everyone else's. The router sees ``own (exact) +
+others (at most one tick old)``, which is all it needs: the engine's own /metrics are older.
 A process that dies stops refreshing its hash, which then expires (no leaked counts).
 
 Redis layout: ``caipi:inflight:procs`` sorted set of process tokens scored by last sync
@@ -21,7 +21,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-SYNC_SECONDS = 0.25
 STALE_SECONDS = 3.0
 PROCS_KEY = "caipi:inflight:procs"
 PROC_KEY = "caipi:inflight:{}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -51,7 +52,7 @@ OVERHEAD = Histogram(
 _children: dict[tuple[object, ...], object] = {}
 
 
-def _child(metric: Counter | Histogram, *labels: object):  # type: ignore[no-untyped-def]
+def _child(metric: Counter | Histogram, *labels: object) -> Any:
     key = (metric, *labels)
     found = _children.get(key)
     if found is None:

@@ -31,6 +31,7 @@ from django.conf import settings
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
 from caipi.gateway import relay
+from caipi.gateway.upstream_call import call_open, call_prepare
 from caipi.gateway.validation import CHAT
 from caipi.governance.models import CourseSettings
 from caipi.governance.principal import Principal
@@ -120,8 +121,8 @@ async def _rewrite(principal: Principal, model: Any, messages: list[dict[str, An
         "stream": False,
     }
     try:
-        call = relay.prepare_call(principal, CHAT, request, model_name=model)
-        upstream = await relay.reserve_and_open(call)
+        call = call_prepare(principal, CHAT, request, model_name=model)
+        upstream = await call_open(call)
         answer = orjson.loads(await relay.complete(call, upstream))
         return str(answer["choices"][0]["message"]["content"]).strip() or None
     except (ApplicationError, KeyError, IndexError, TypeError, orjson.JSONDecodeError):

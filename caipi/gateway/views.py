@@ -10,11 +10,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can, require
-from caipi.governance.models import CourseSettings
+from caipi.core.permissions import can, require
+from caipi.gateway import selectors
+from caipi.gateway.permissions import COURSE_USE_ASSISTANT
+from caipi.governance import selectors as governance_selectors
 from caipi.governance.policy import policy_required
-from caipi.governance.principal import user_may_use_model
-from deploy.models import Model, ModelKind
 from rag.permissions import COURSE_MANAGE_DOCUMENTS
 from rag.selectors import documents_for
 
@@ -25,17 +25,11 @@ from rag.selectors import documents_for
 def assistant(request: HttpRequest, course_id: int) -> HttpResponse:
     """The course assistant page: the chat models this member may use, and their quota."""
     course = get_object_or_404(Course, pk=course_id)
-    require(request.user, Action.COURSE_USE_ASSISTANT, course)
-    models = [
-        model
-        for model in Model.objects.filter(enabled=True, kind=ModelKind.CHAT).order_by("name")
-        if user_may_use_model(request.user, model.name, course.pk)
-    ]
-    course_settings = CourseSettings.objects.filter(course=course).first()
+    require(request.user, COURSE_USE_ASSISTANT, course)
     context = {
         "course": course,
-        "models": models,
-        "keeps_conversations": bool(course_settings and course_settings.keep_conversations),
+        "models": selectors.chat_models_for(user=request.user, course=course),
+        "keeps_conversations": governance_selectors.course_keeps_conversations(course_id=course.pk),
         "notes_count": documents_for(course=course, user=request.user).count(),
         "may_manage_notes": can(request.user, COURSE_MANAGE_DOCUMENTS, course),
         "strings": _assistant_strings(),

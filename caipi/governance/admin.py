@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 
+from caipi.core.auth import request_user
 from caipi.governance import selectors, services
 from caipi.governance.audit import audit_record, audit_snapshot
 from caipi.governance.models import (
@@ -41,7 +42,10 @@ class AuditedAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         before = audit_snapshot(obj, exclude=self.audit_exclude)
         audit_record(
-            actor=request.user, action=f"{obj._meta.model_name}.delete", target=obj, before=before
+            actor=request.user,
+            action=f"{obj._meta.model_name}.delete",
+            target=obj,
+            before=before,
         )
         super().delete_model(request, obj)
 
@@ -61,7 +65,7 @@ class ApiKeyAdmin(AuditedAdmin):
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         for key in queryset:
-            services.apikey_revoke(key=key, actor=request.user)
+            services.apikey_revoke(key=key, actor=request_user(request))
         messages.info(request, f"{queryset.count()} key(s) revoked.")
 
 
@@ -165,6 +169,6 @@ class DataSubjectAdmin(ReadOnlyAdmin):
     def delete_data(self, request: HttpRequest, queryset: Any) -> None:
         count = 0
         for user in list(queryset):
-            services.userdata_delete(user=user, actor=request.user)
+            services.userdata_delete(user=user, actor=request_user(request))
             count += 1
         messages.info(request, f"Deleted {count} user(s) and their data.")

@@ -15,10 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from caipi.core.auth import request_user
 from caipi.core.models import Course
-from caipi.core.permissions import Action, require
+from caipi.core.permissions import COURSE_VIEW, require
 from caipi.governance import selectors, services
 from caipi.governance.models import ApiKey, LimitMetric, LimitScope, LimitWindow
+from caipi.governance.permissions import COURSE_SET_BUDGET, COURSE_VIEW_USAGE
 from caipi.governance.policy import PolicyAccepted
 from caipi.governance.principal import principal_for_user
 
@@ -33,11 +35,11 @@ class QuotaMeApi(GovernedAPIView):
     """GET /api/quota/me[?course=<id>]: every limit the caller draws on, with what remains."""
 
     def get(self, request: Request) -> Response:
-        course_id = request.query_params.get("course")
-        principal = principal_for_user(
-            user_id=request.user.pk,
-            course_id=int(course_id) if course_id and course_id.isdigit() else None,
-        )
+        raw = request.query_params.get("course")
+        course_id = int(raw) if raw and raw.isdigit() else None
+        if course_id is not None:
+            require(request.user, COURSE_VIEW, get_object_or_404(Course, pk=course_id))
+        principal = principal_for_user(user_id=request_user(request).pk, course_id=course_id)
         return Response({"limits": selectors.quota_overview(principal=principal)})
 
 
@@ -47,7 +49,7 @@ class UsageMeApi(GovernedAPIView):
     def get(self, request: Request) -> Response:
         days = request.query_params.get("days", "30")
         days_int = min(max(int(days), 1), 366) if days.isdigit() else 30
-        return Response(selectors.usage_for_user(user=request.user, days=days_int))
+        return Response(selectors.usage_for_user(user=request_user(request), days=days_int))
 
 
 class ApiKeyOutput(serializers.ModelSerializer):
@@ -74,14 +76,18 @@ class ApiKeyListCreateApi(GovernedAPIView):
 
     def get(self, request: Request) -> Response:
         return Response(
-            {"keys": ApiKeyOutput(selectors.apikey_list(user=request.user), many=True).data}
+            {
+                "keys": ApiKeyOutput(
+                    selectors.apikey_list(user=request_user(request)), many=True
+                ).data
+            }
         )
 
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         key, raw_key = services.apikey_create(
-            user=request.user, actor=request.user, **data.validated_data
+            user=request_user(request), actor=request_user(request), **data.validated_data
         )
         return Response({**ApiKeyOutput(key).data, "key": raw_key}, status=201)
 
@@ -91,7 +97,9 @@ class ApiKeyRevokeApi(GovernedAPIView):
 
     def post(self, request: Request, key_id: int) -> Response:
         key = get_object_or_404(ApiKey, pk=key_id, user=request.user)
-        return Response(ApiKeyOutput(services.apikey_revoke(key=key, actor=request.user)).data)
+        return Response(
+            ApiKeyOutput(services.apikey_revoke(key=key, actor=request_user(request))).data
+        )
 
 
 class CourseBudgetApi(GovernedAPIView):
@@ -105,16 +113,18 @@ class CourseBudgetApi(GovernedAPIView):
 
     def get(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
-        require(request.user, Action.COURSE_VIEW_USAGE, course)
+        require(request.user, COURSE_VIEW_USAGE, course)
         limits = selectors.course_limits(course=course)
         return Response({"limits": [_limit_json(limit) for limit in limits]})
 
     def put(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
-        require(request.user, Action.COURSE_SET_BUDGET, course)
+        require(request.user, COURSE_SET_BUDGET, course)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        limit = services.course_budget_set(actor=request.user, course=course, **data.validated_data)
+        limit = services.course_budget_set(
+            actor=request_user(request), course=course, **data.validated_data
+        )
         return Response(_limit_json(limit))
 
 
@@ -146,7 +156,7 @@ class CourseSettingsApi(GovernedAPIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         row = services.course_settings_update(
-            actor=request.user, course=course, **data.validated_data
+            actor=request_user(request), course=course, **data.validated_data
         )
         fields = ("keep_conversations", "retention_days", "exempt_roles")
         return Response({name: getattr(row, name) for name in fields})
@@ -158,15 +168,15 @@ class PolicyApi(APIView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request: Request) -> Response:
-        policy = services.policy_current()
+        policy = selectors.policy_current()
         return Response(
             {
                 "version": policy.version if policy else None,
                 "text": policy.text if policy else "",
-                "accepted": selectors.policy_accepted(user=request.user),
+                "accepted": selectors.policy_accepted(user=request_user(request)),
             }
         )
 
     def post(self, request: Request) -> Response:
-        services.policy_accept(user=request.user, channel="web")
+        services.policy_accept(user=request_user(request), channel="web")
         return self.get(request)

@@ -7,13 +7,39 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance: keys, quotas, usage, privacy"
 
     def ready(self) -> None:
+        from django.urls import reverse
+
+        from caipi.core import navigation
         from caipi.core.audit import register_audit
-        from caipi.core.permissions import register_model_policy
+        from caipi.core.permissions import SITE_ADMIN
         from caipi.governance import invalidation, redaction
         from caipi.governance.audit import audit_record, audit_snapshot
-        from caipi.governance.principal import user_may_use_model
+        from caipi.governance.permissions import COURSE_VIEW_USAGE
 
         invalidation.connect()
         redaction.install()
-        register_model_policy(user_may_use_model)
         register_audit(recorder=audit_record, snapshot=audit_snapshot)
+        navigation.register_course_section(
+            navigation.CourseSection(
+                key="usage",
+                title="Course usage",
+                description="Calls and tokens by day, model and role, with the course budget.",
+                action=COURSE_VIEW_USAGE,
+                url=lambda course: reverse("governance:usage_course", args=[course.pk]),
+                order=20,
+            )
+        )
+        navigation.register_top_link(
+            navigation.TopLink(
+                key="keys", title="API keys", url=lambda: reverse("governance:keys"), order=10
+            )
+        )
+        navigation.register_top_link(
+            navigation.TopLink(
+                key="usage",
+                title="Usage",
+                url=lambda: reverse("governance:usage_site"),
+                action=SITE_ADMIN,
+                order=20,
+            )
+        )

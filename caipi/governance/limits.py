@@ -114,10 +114,8 @@ def limits_applicable(
         ]
     found = [(rule, counter) for key, counter in wanted for rule in snapshot.rules.get(key, ())]
     if model is not None:
-        for subject in (model, ""):
-            found += [
-                (rule, f"{user}m{model}") for rule in snapshot.rules.get(("model", subject), ())
-            ]
+        for name in (model, ""):
+            found += [(rule, f"{user}m{model}") for rule in snapshot.rules.get(("model", name), ())]
     else:
         found += [(rule, f"{user}m{name}") for name, rule in snapshot.model_rules if name]
     return found

@@ -139,13 +139,13 @@ class QuotaLimit(models.Model):
             LimitScope.USER: f"user {self.user}" if self.user_id else "user",
             LimitScope.ROLE: self.role or "role",
             LimitScope.COURSE: f"course {self.course.label or self.course_id}"
-            if self.course_id
+            if self.course is not None
             else "course",
             LimitScope.COURSE_MEMBER: "course member",
             LimitScope.MODEL: f"user on model {self.model_name}"
             if self.model_name
             else "user per model",
-            LimitScope.KEY: f"key {self.key.prefix}" if self.key_id else "key",
+            LimitScope.KEY: f"key {self.key.prefix}" if self.key is not None else "key",
         }[LimitScope(self.scope)]
         return f"{subject} {LimitMetric(self.metric).label} {LimitWindow(self.window).label}"
 

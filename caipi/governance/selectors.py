@@ -1,4 +1,5 @@
-"""Reads of governance data: remaining quota, usage aggregates, policy status, a user's data."""
+"""Reads of governance data: remaining quota, usage aggregates, policy status, course
+settings, a user's data."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay
 from django.utils import timezone
 
@@ -16,13 +17,15 @@ from caipi.governance.models import (
     ApiKey,
     AuditEntry,
     Conversation,
+    CourseSettings,
+    ManagedBy,
     PolicyAcceptance,
+    PolicyVersion,
     QuotaLimit,
     UsageRecord,
 )
 from caipi.governance.principal import Principal
-from caipi.governance.quotas import _counter, quota_used_sync, window_bounds
-from caipi.governance.services import policy_current
+from caipi.governance.services.quotas import quota_counter, quota_used, window_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +42,8 @@ def quota_overview(*, principal: Principal) -> list[dict[str, Any]]:
     counters = []
     for rule, subject in pairs:
         start, end = window_bounds(rule.window, now)
-        counters.append(_counter(rule, subject, start, end, 0, 0))
-    used = quota_used_sync(tuple(counters))
+        counters.append(quota_counter(rule, subject, start, end, 0, 0))
+    used = quota_used(tuple(counters))
     return [
         {
             "limit": rule.label,
@@ -113,6 +116,13 @@ def usage_for_user(*, user: User, days: int = 30) -> dict[str, Any]:
     }
 
 
+def policy_current() -> PolicyVersion | None:
+    """The newest published usage policy, or None when the admin has published none."""
+    return (
+        PolicyVersion.objects.filter(published_at__lte=timezone.now()).order_by("-version").first()
+    )
+
+
 def policy_accepted(*, user: Any) -> bool:
     """True when there is no policy or the user accepted the current version."""
     policy = policy_current()
@@ -127,6 +137,23 @@ def apikey_list(*, user: User) -> QuerySet[ApiKey]:
 def course_limits(*, course: Course) -> QuerySet[QuotaLimit]:
     """Limits set on a course, by admins (ceilings) and by its staff (budgets)."""
     return QuotaLimit.objects.filter(course=course)
+
+
+def course_budget_ceiling(*, course: Course, scope: str, metric: str, window: str) -> int | None:
+    """The smallest admin limit for this course (or every course) of this kind; None if none."""
+    sizes = QuotaLimit.objects.filter(
+        Q(course=course) | Q(course__isnull=True),
+        scope=scope,
+        metric=metric,
+        window=window,
+        managed_by=ManagedBy.ADMIN,
+    ).values_list("size", flat=True)
+    return min(sizes, default=None)
+
+
+def course_keeps_conversations(*, course_id: int) -> bool:
+    """True when the course opted in to keeping conversations."""
+    return CourseSettings.objects.filter(course_id=course_id, keep_conversations=True).exists()
 
 
 def userdata_export(*, user: User) -> dict[str, Any]:

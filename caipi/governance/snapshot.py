@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-import redis
 from asgiref.sync import sync_to_async
 
-from caipi.governance.connections import async_redis, redis_configured, sync_redis
+from caipi.core.redis import RedisError, async_redis, redis_configured, sync_redis
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +34,22 @@ K = TypeVar("K")
 class _SharedVersion:
     """The governance version: (local bumps, Redis counter), polled at most once a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # a seam for tests: the poll interval without waiting for it
         self._local = 0
         self._remote = 0
         self._checked = 0.0
         self._refresh: asyncio.Task[None] | None = None  # keeps the background read alive
 
     def _due(self) -> bool:
-        return redis_configured() and time.monotonic() - self._checked >= POLL_SECONDS
+        return redis_configured() and self.clock() - self._checked >= POLL_SECONDS
 
     def current(self) -> tuple[int, int]:
         if self._due():
-            self._checked = time.monotonic()
+            self._checked = self.clock()
             try:
                 self._remote = int(sync_redis().get(VERSION_KEY) or 0)
-            except redis.RedisError as exc:  # keep the last known version; TTLs still apply
+            except RedisError as exc:  # keep the last known version; TTLs still apply
                 logger.warning("governance version unreadable: %s", type(exc).__name__)
         return (self._local, self._remote)
 
@@ -62,7 +62,7 @@ class _SharedVersion:
         """
         if self._due():
             first = self._checked == 0.0  # never read (or just bumped here): wait this once
-            self._checked = time.monotonic()
+            self._checked = self.clock()
             if first:
                 await self._aread()
             else:
@@ -72,7 +72,7 @@ class _SharedVersion:
     async def _aread(self) -> None:
         try:
             self._remote = int(await async_redis().get(VERSION_KEY) or 0)
-        except redis.RedisError as exc:
+        except RedisError as exc:
             logger.warning("governance version unreadable: %s", type(exc).__name__)
 
     def bump(self) -> None:
@@ -81,7 +81,7 @@ class _SharedVersion:
         if redis_configured():
             try:
                 sync_redis().incr(VERSION_KEY)
-            except redis.RedisError as exc:
+            except RedisError as exc:
                 logger.warning("governance version not bumped in Redis: %s", type(exc).__name__)
 
 

@@ -8,18 +8,19 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from caipi.core.auth import request_user
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
-from caipi.core.permissions import Action, can
+from caipi.core.permissions import SITE_ADMIN, can, require
 from caipi.governance import selectors, services
 from caipi.governance.models import ApiKey
+from caipi.governance.permissions import APIKEY_CREATE, COURSE_VIEW_USAGE
 from caipi.governance.policy import policy_required
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ def _usage_context(records, days: int, groupings: tuple[str, ...]) -> dict:
 @policy_required
 def usage_site(request: HttpRequest) -> HttpResponse:
     """Site usage for admins: per day, model, course and role."""
-    if not can(request.user, Action.SITE_ADMIN):
-        raise DjangoPermissionDenied("Only administrators see the whole site's usage.")
+    require(request.user, SITE_ADMIN)
     days = _days(request)
     records = selectors.usage_records(since=timezone.now() - timedelta(days=days))
     context = _usage_context(records, days, ("day", "model", "course", "role"))
@@ -59,8 +59,7 @@ def usage_site(request: HttpRequest) -> HttpResponse:
 def usage_course(request: HttpRequest, course_id: int) -> HttpResponse:
     """One course's usage for its staff (and admins): per day, model and role."""
     course = get_object_or_404(Course, pk=course_id)
-    if not can(request.user, Action.COURSE_VIEW_USAGE, course):
-        raise DjangoPermissionDenied("Only the course's staff see its usage.")
+    require(request.user, COURSE_VIEW_USAGE, course)
     days = _days(request)
     courses = Course.objects.filter(pk=course.pk)
     records = selectors.usage_records(since=timezone.now() - timedelta(days=days), courses=courses)
@@ -78,11 +77,10 @@ def usage_export_csv(request: HttpRequest) -> HttpResponse:
     courses = None
     if course_id.isdigit():
         course = get_object_or_404(Course, pk=int(course_id))
-        if not can(request.user, Action.COURSE_VIEW_USAGE, course):
-            raise DjangoPermissionDenied("Only the course's staff export its usage.")
+        require(request.user, COURSE_VIEW_USAGE, course)
         courses = Course.objects.filter(pk=course.pk)
-    elif not can(request.user, Action.SITE_ADMIN):
-        raise DjangoPermissionDenied("Only administrators export the whole site's usage.")
+    else:
+        require(request.user, SITE_ADMIN)
     records = selectors.usage_records(
         since=timezone.now() - timedelta(days=_days(request)), courses=courses
     )
@@ -104,23 +102,25 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if "revoke" in request.POST:
-                key = get_object_or_404(ApiKey, pk=request.POST["revoke"], user=request.user)
-                services.apikey_revoke(key=key, actor=request.user)
+                key = get_object_or_404(
+                    ApiKey, pk=request.POST["revoke"], user=request_user(request)
+                )
+                services.apikey_revoke(key=key, actor=request_user(request))
                 messages.info(request, f"Key caipi-{key.prefix}-… revoked.")
             else:
                 days = request.POST.get("expires_days", "")
                 _, new_key = services.apikey_create(
-                    user=request.user,
-                    actor=request.user,
+                    user=request_user(request),
+                    actor=request_user(request),
                     name=request.POST.get("name", ""),
                     expires_days=int(days) if days.isdigit() else None,
                 )
         except ApplicationError as error:
             messages.error(request, error.message)
     context = {
-        "keys": selectors.apikey_list(user=request.user),
+        "keys": selectors.apikey_list(user=request_user(request)),
         "new_key": new_key,
-        "may_create": services.apikey_may_self_create(user=request.user),
+        "may_create": can(request.user, APIKEY_CREATE, request.user),
     }
     return render(request, "governance/keys.html", context)
 
@@ -133,11 +133,11 @@ def policy_page(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = "/"
     if request.method == "POST":
-        services.policy_accept(user=request.user, channel="web")
+        services.policy_accept(user=request_user(request), channel="web")
         return redirect(next_url)
     context = {
-        "policy": services.policy_current(),
-        "accepted": selectors.policy_accepted(user=request.user),
+        "policy": selectors.policy_current(),
+        "accepted": selectors.policy_accepted(user=request_user(request)),
         "next": next_url,
     }
     return render(request, "governance/policy.html", context)

@@ -90,6 +90,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=None, help="default var/bench/runs/<time>")
     p.add_argument("--litellm-venv", type=Path, default=Path("var/bench/litellm-venv"))
     p.add_argument("--no-docs", action="store_true", help="write results only to the run dir")
+    p.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="also run the CAIPI of another source tree (e.g. a git worktree of the commit "
+        "before a change) as caipi-<server>-baseline, interleaved with this one",
+    )
     return p  # fmt: skip
 
 
@@ -107,6 +114,14 @@ def _redis(args: argparse.Namespace) -> str | None:
         return None
     url = args.redis_url or caipi_env.DEFAULT_REDIS_URL
     return url if caipi_env.redis_reachable(url) else None
+
+
+def _tree(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    if not (path / "manage.py").is_file() or not (path / "caipi" / "asgi.py").is_file():
+        raise SystemExit(f"--baseline-tree {path}: not a CAIPI source tree (no manage.py)")
+    return path.resolve()
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -129,6 +144,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         litellm_venv=args.litellm_venv.resolve(),
         database_url=args.database_url,
         redis_url=_redis(args),
+        baseline_tree=_tree(args.baseline_tree),
     )  # fmt: skip
 
 

@@ -5,6 +5,11 @@ Everything goes through CAIPI's documented command line, as an admin would do it
 ``manage.py apikeys create USERNAME`` (whose last output line is the key). The gateway
 runs with authentication and quota checks on, exactly as in production; only the data
 dir (SQLite unless ``DATABASE_URL`` is given) and the Redis database are the harness's.
+
+Every function takes the source ``tree`` CAIPI runs from: this checkout, or another one
+(``--baseline-tree``, e.g. a git worktree of the commit before a change), so that before
+and after are measured side by side in one run. A tree runs with this Python and its
+installed packages, its own code first on the path.
 """
 
 from __future__ import annotations
@@ -41,7 +46,22 @@ def redis_reachable(url: str, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def caipi_env(data_dir: Path, database_url: str | None, redis_url: str | None) -> dict[str, str]:
+def baseline_urls(database_url: str | None, redis_url: str | None) -> tuple[str | None, str | None]:
+    """The database and Redis of the baseline CAIPI: the same servers, databases of its
+    own (``<name>_baseline``; the next Redis database number), so that the two CAIPIs
+    share no routing state, in-flight counts or quota counters."""
+    if database_url:
+        database_url = database_url.rstrip("/") + "_baseline"
+    if redis_url:
+        parts = urlsplit(redis_url)
+        number = int(parts.path.strip("/") or 0) + 1
+        redis_url = parts._replace(path=f"/{number}").geturl()
+    return database_url, redis_url
+
+
+def caipi_env(
+    data_dir: Path, database_url: str | None, redis_url: str | None, tree: Path = REPO
+) -> dict[str, str]:
     """Environment for CAIPI's commands and servers: production-like, quiet, isolated."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CAIPI_")}
     env.pop("DATABASE_URL", None)
@@ -53,6 +73,8 @@ def caipi_env(data_dir: Path, database_url: str | None, redis_url: str | None) -
             "CAIPI_DEBUG": "false",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # The tree's own code before the installed (editable) one.
+            "PYTHONPATH": str(tree),
         }
     )
     if database_url:
@@ -62,11 +84,11 @@ def caipi_env(data_dir: Path, database_url: str | None, redis_url: str | None) -
     return env
 
 
-def manage(args: Sequence[str], env: Mapping[str, str], log_path: Path) -> str:
+def manage(args: Sequence[str], env: Mapping[str, str], log_path: Path, tree: Path = REPO) -> str:
     """Run ``manage.py ARGS`` and return its stdout; raises ``RuntimeError`` on failure."""
-    command = [sys.executable, str(REPO / "manage.py"), *args]
+    command = [sys.executable, str(tree / "manage.py"), *args]
     done = subprocess.run(
-        command, env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+        command, env=dict(env), cwd=tree, capture_output=True, text=True, timeout=300, check=False
     )
     with log_path.open("a") as log:
         log.write(f"$ manage.py {' '.join(args)}\n{done.stdout}{done.stderr}\n")
@@ -94,26 +116,28 @@ print(apikey_create(user=get_user_model().objects.get(username={user!r}), actor=
 """
 
 
-def provision(models: Mapping[str, Sequence[str]], env: Mapping[str, str], log_path: Path) -> str:
+def provision(
+    models: Mapping[str, Sequence[str]], env: Mapping[str, str], log_path: Path, tree: Path = REPO
+) -> str:
     """Migrate, create every model and its endpoints, set quotas and mint an API key.
 
     ``models`` maps a model name to its endpoints' base URLs (with or without ``/v1``).
     Returns the API key (the last non-empty line ``apikeys create`` prints).
     """
-    manage(["migrate", "--noinput"], env, log_path)
+    manage(["migrate", "--noinput"], env, log_path, tree)
     for model, urls in models.items():
-        manage(["models", "add", model, "--served-name", model], env, log_path)
+        manage(["models", "add", model, "--served-name", model], env, log_path, tree)
         for url in urls:
             engine_url = url.removesuffix("/v1")
-            manage(["endpoints", "add", model, engine_url, "--weight", "1"], env, log_path)
-    manage(["shell", "-c", QUOTA_SCRIPT.format(user=BENCH_USER)], env, log_path)
+            manage(["endpoints", "add", model, engine_url, "--weight", "1"], env, log_path, tree)
+    manage(["shell", "-c", QUOTA_SCRIPT.format(user=BENCH_USER)], env, log_path, tree)
     try:
-        output = manage(["apikeys", "create", BENCH_USER], env, log_path)
+        output = manage(["apikeys", "create", BENCH_USER], env, log_path, tree)
     except RuntimeError as exc:
         if "Unknown command" not in str(exc):
             raise
         # Until the documented command exists, mint the key with the same service it calls.
-        output = manage(["shell", "-c", KEY_SCRIPT.format(user=BENCH_USER)], env, log_path)
+        output = manage(["shell", "-c", KEY_SCRIPT.format(user=BENCH_USER)], env, log_path, tree)
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     if not lines:
         raise RuntimeError("apikeys create printed no key")
@@ -148,18 +172,21 @@ def start_server(
     cpus: Sequence[int],
     api_key: str,
     model: str,
+    *,
+    name: str = "",
+    tree: Path = REPO,
 ) -> Managed:
-    """Start CAIPI under ``server`` and wait until ``/v1/models`` lists ``model``."""
+    """Start CAIPI (from ``tree``) under ``server`` and wait until ``/v1/models`` answers."""
     port = free_port()
     proc = procs.add(
         start(
-            f"caipi-{server}",
+            name or f"caipi-{server}",
             server_command(server, port),
             port=port,
             run_dir=run_dir,
             cpus=cpus,
             env=env,
-            cwd=REPO,
+            cwd=tree,
         )
     )
     wait_ready(proc, "/v1/models", 90, token=api_key)
@@ -167,7 +194,13 @@ def start_server(
 
 
 def start_celery(
-    procs: ProcessSet, env: Mapping[str, str], run_dir: Path, cpus: Sequence[int]
+    procs: ProcessSet,
+    env: Mapping[str, str],
+    run_dir: Path,
+    cpus: Sequence[int],
+    *,
+    name: str = "celery",
+    tree: Path = REPO,
 ) -> Managed:
     """Start a Celery worker with embedded beat: with a broker, beat polls endpoint health.
 
@@ -176,8 +209,6 @@ def start_celery(
     command = [
         sys.executable, "-m", "celery", "-A", "caipi", "worker", "--beat",
         "--pool", "solo", "--concurrency", "1", "--loglevel", "warning",
-        "--schedule", str(run_dir / "celerybeat-schedule"),
+        "--schedule", str(run_dir / f"{name}-beat-schedule"),
     ]  # fmt: skip
-    return procs.add(
-        start("celery", command, port=0, run_dir=run_dir, cpus=cpus, env=env, cwd=REPO)
-    )
+    return procs.add(start(name, command, port=0, run_dir=run_dir, cpus=cpus, env=env, cwd=tree))

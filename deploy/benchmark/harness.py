@@ -2,7 +2,9 @@
 
 Two simulator pools: "main" (three identical simulators) and "uneven" (two fast, one
 slow with few slots). Targets: ``direct`` (client-side round-robin over a pool), one
-``caipi-<server>`` per ASGI server (authentication and quotas on) and ``litellm``.
+``caipi-<server>`` per ASGI server (authentication and quotas on), with
+``--baseline-tree`` also one ``caipi-<server>-baseline`` per server running another source
+tree's CAIPI against the same simulators, and ``litellm``.
 Everything listens on loopback; all processes stop when the ``ProcessSet`` closes.
 """
 
@@ -47,6 +49,7 @@ class Settings:
     litellm_venv: Path
     database_url: str | None
     redis_url: str | None
+    baseline_tree: Path | None = None
 
 
 @dataclass(slots=True)
@@ -81,25 +84,41 @@ def bring_up(settings: Settings, procs: ProcessSet) -> Bench:
         bench.targets.append(Target("direct", bench.urls()))
     if "caipi" in settings.targets:
         bench.targets.extend(_caipi_targets(settings, bench, procs))
+        if settings.baseline_tree is not None:
+            bench.targets.extend(_caipi_targets(settings, bench, procs, baseline=True))
     if "litellm" in settings.targets:
         bench.targets.append(_litellm_target(settings, bench, procs))
     return bench
 
 
-def _caipi_targets(settings: Settings, bench: Bench, procs: ProcessSet) -> list[Target]:
-    data_dir = settings.run_dir / "caipi-data"
+def _caipi_targets(
+    settings: Settings, bench: Bench, procs: ProcessSet, *, baseline: bool = False
+) -> list[Target]:
+    """One CAIPI per ASGI server, from this tree or (``baseline``) the baseline tree, each
+    with a data dir, database and Redis database of its own."""
+    suffix = "-baseline" if baseline else ""
+    tree = settings.baseline_tree if baseline and settings.baseline_tree else caipi_env.REPO
+    database_url, redis_url = settings.database_url, settings.redis_url
+    if baseline:
+        database_url, redis_url = caipi_env.baseline_urls(database_url, redis_url)
+    data_dir = settings.run_dir / f"caipi{suffix}-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = caipi_env.caipi_env(data_dir, settings.database_url, settings.redis_url)
-    key = caipi_env.provision(bench.models(), env, settings.run_dir / "caipi-setup.log")
-    if settings.redis_url:
-        caipi_env.start_celery(procs, env, settings.run_dir, settings.sut_cpus)
+    env = caipi_env.caipi_env(data_dir, database_url, redis_url, tree)
+    log = settings.run_dir / f"caipi{suffix}-setup.log"
+    key = caipi_env.provision(bench.models(), env, log, tree)
+    if redis_url:
+        caipi_env.start_celery(
+            procs, env, settings.run_dir, settings.sut_cpus, name=f"celery{suffix}", tree=tree
+        )
     targets = []
     for server in settings.servers:
+        name = f"caipi-{server}{suffix}"
         proc = caipi_env.start_server(
-            server, procs, env, settings.run_dir, settings.sut_cpus, key, MAIN_MODEL
-        )
-        pools = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
-        targets.append(Target(f"caipi-{server}", pools, api_key=key, sut=proc))
+            server, procs, env, settings.run_dir, settings.sut_cpus, key, MAIN_MODEL,
+            name=name, tree=tree,
+        )  # fmt: skip
+        pools: dict[str, tuple[str, ...]] = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+        targets.append(Target(name, pools, api_key=key, sut=proc))
     return targets
 
 
@@ -122,7 +141,7 @@ def _litellm_target(settings: Settings, bench: Bench, procs: ProcessSet) -> Targ
         )
     )
     wait_ready(proc, "/health/liveliness", 180)
-    pools = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+    pools: dict[str, tuple[str, ...]] = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
     return Target("litellm", pools, api_key=litellm_env.MASTER_KEY, sut=proc)
 
 

@@ -43,8 +43,8 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+def _git_commit(tree: Path = REPO) -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree,
                           capture_output=True, text=True, check=False)  # fmt: skip
     return done.stdout.strip() or "unknown"
 
@@ -78,6 +78,10 @@ def conditions(
                   + ("Redis yes (+ one Celery worker with beat polling endpoint health, on the "
                      "server CPU, not counted in CPU/1k)" if settings.redis_url else
                      "Redis no (the web process polls health itself)")),
+        "CAIPI baseline": (f"caipi-*-baseline: the tree {settings.baseline_tree} (commit "
+                           f"{_git_commit(settings.baseline_tree)}), same settings, a database "
+                           "and Redis database of its own" if settings.baseline_tree else
+                           "none (--baseline-tree not given)"),
         "LiteLLM": (f"{litellm_env.pinned_version()} (hashed pins), one worker, "
                     f"routing {settings.litellm_routing}, master key, no database"),
         "versions": (f"Python {platform.python_version()}, Django {_version('Django')}, "

@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from deploy.benchmark.report import Row
 from deploy.benchmark.stats import Summary
@@ -78,7 +79,9 @@ def rows_from_json(path: Path) -> list[Row]:
     fields = {f for f in Summary.__dataclass_fields__}
     rows = []
     for item in json.loads(path.read_text())["pooled"]:
-        values = {k: math.nan if v is None else v for k, v in item.items() if k in fields}
+        values: dict[str, Any] = {
+            k: math.nan if v is None else v for k, v in item.items() if k in fields
+        }
         rows.append(Row(item["scenario"], item["level"], item["target"], Summary(**values)))
     return rows
 

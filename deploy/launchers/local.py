@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
+from deploy import vllm_client
 from deploy.engines import Engine
 
 logger = logging.getLogger(__name__)
@@ -166,23 +165,16 @@ def wait_for_ok(
     """
     started = time.monotonic()
     deadline = started + timeout
-    last = "no answer yet"
-    with httpx.Client(timeout=min(5.0, timeout)) as client:
-        while True:
-            code = process.poll()
-            if code is not None:
-                raise NotReady(f"exited with code {code} before it was healthy")
-            try:
-                response = client.get(url)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return time.monotonic() - started
-                last = f"HTTP {response.status_code}"
-            if time.monotonic() >= deadline:
-                raise NotReady(f"not healthy after {timeout:g} s (last probe: {last})")
-            time.sleep(interval)
+    while True:
+        code = process.poll()
+        if code is not None:
+            raise NotReady(f"exited with code {code} before it was healthy")
+        last = vllm_client.probe_once(url, within=min(5.0, timeout))
+        if last is None:
+            return time.monotonic() - started
+        if time.monotonic() >= deadline:
+            raise NotReady(f"not healthy after {timeout:g} s (last probe: {last})")
+        time.sleep(interval)
 
 
 def wait_until_healthy(

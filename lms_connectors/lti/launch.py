@@ -70,6 +70,8 @@ def _client_id_of(body: dict[str, Any]) -> str:
 class CaipiMessageLaunch(DjangoMessageLaunch):
     """pylti1p3's launch with CAIPI's stricter validation (see the module docstring)."""
 
+    _public_key_cache_data_storage: Any
+
     def get_client_id(self) -> str:
         return _client_id_of(dict(self._get_jwt_body()))
 

@@ -21,14 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.templatetags.static import static
 
 from lms_connectors import claims
 from lms_connectors.errors import CLOCK_HINT, LtiRefused
-from lms_connectors.http import HttpError, lms_session
+from lms_connectors.http import HttpError, LmsSession, lms_session
 from lms_connectors.models import Deployment, Platform, RegistrationMethod
 
 logger = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ def _refuse(code: str, message: str, **kwargs: Any) -> LtiRefused:
     return LtiRefused(code, message, **kwargs)
 
 
-def _http() -> requests.Session:
+def _http() -> LmsSession:
     session = lms_session()
     session.max_redirects = 0  # a registration must not be redirected elsewhere
     return session

@@ -199,3 +199,28 @@ def test_results_json_round_trips_into_plot_rows(tmp_path: Path) -> None:
         (r.scenario, r.level, r.target) for r in rows
     ]
     assert math.isnan(again[0].summary.cpu_per_1k)
+
+
+def test_the_baseline_caipi_gets_databases_of_its_own() -> None:
+    from deploy.benchmark.caipi_env import baseline_urls
+
+    assert baseline_urls("postgresql://pg@db:5432/bench", "redis://127.0.0.1:6379/12") == (
+        "postgresql://pg@db:5432/bench_baseline",
+        "redis://127.0.0.1:6379/13",
+    )
+    assert baseline_urls(None, None) == (None, None)
+
+
+def test_the_baseline_tree_runs_its_own_code_first(tmp_path: Path) -> None:
+    from deploy.benchmark.caipi_env import caipi_env
+
+    env = caipi_env(tmp_path / "data", None, None, tree=tmp_path / "before")
+    assert env["PYTHONPATH"] == str(tmp_path / "before")
+
+
+def test_a_baseline_tree_that_is_not_caipi_is_refused(tmp_path: Path) -> None:
+    from deploy.benchmark.__main__ import parser, settings_from
+
+    args = parser().parse_args(["--baseline-tree", str(tmp_path), "--run-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="not a CAIPI source tree"):
+        settings_from(args)

@@ -48,15 +48,18 @@ async def test_a_poll_reads_load_from_a_real_engine_without_billed_requests():
 
 
 async def test_a_failing_endpoint_leaves_rotation_within_two_polls_and_returns():
-    with running_simulator(model="sim-model", startup_delay=1.5) as sim:
-        endpoint = EndpointRoute(id=102, base_url=sim.url)
+    with (
+        running_simulator(model="sim-model", startup_delay=60) as starting,
+        running_simulator(model="sim-model") as started,
+    ):
         try:
+            endpoint = EndpointRoute(id=102, base_url=starting.url)
             verdicts = [
                 (await poll_and_store([endpoint]))[0].healthy for _ in range(UNHEALTHY_AFTER)
             ]
             assert verdicts[-1] is False  # /health answers 503 while the engine starts
-            await asyncio.sleep(1.6)
-            [back] = await poll_and_store([endpoint])
+            # The same endpoint once its engine answers (no waiting for a real start-up).
+            [back] = await poll_and_store([EndpointRoute(id=102, base_url=started.url)])
         finally:
             await vllm_client.close_session()
     assert back.healthy and back.failures == 0

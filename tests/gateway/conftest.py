@@ -23,7 +23,7 @@ from caipi.gateway import background
 from caipi.gateway.catalog import catalog, reset_catalog
 from caipi.governance.apikeys import apikey_cache_clear, apikey_generate, apikey_hash
 from caipi.governance.models import ApiKey
-from caipi.governance.usage import usage_flush
+from caipi.governance.services.usage import usage_flush
 from deploy import services, vllm_client
 from deploy.models import Endpoint, Model
 from tests.support.simulator import SimulatorHandle, running_simulator

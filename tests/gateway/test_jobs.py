@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from caipi.gateway.jobs import job_capacity
 from caipi.gateway.models import Job, JobStatus
-from caipi.governance.usage import usage_flush
+from caipi.gateway.selectors import job_capacity
+from caipi.governance.services.usage import usage_flush
 from deploy.selectors import EndpointRoute, ModelRoute
 from tests.gateway.conftest import add_model
 

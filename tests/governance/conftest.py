@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from caipi.governance import quota_memory, usage
+from caipi.core.redis import reset_clients
 from caipi.governance.apikeys import apikey_cache_clear
-from caipi.governance.connections import reset_clients
 from caipi.governance.limits import LIMITS
 from caipi.governance.principal import principal_caches_clear
+from caipi.governance.services import quota_memory, usage
 
 
 def _clear() -> None:

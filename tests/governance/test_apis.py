@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from caipi.governance.models import AuditEntry, PolicyVersion, QuotaLimit
 from caipi.governance.services import policy_accept
-from caipi.governance.usage import usage_flush, usage_record
+from caipi.governance.services.usage import usage_flush, usage_record
 
 pytestmark = pytest.mark.django_db
 

@@ -20,8 +20,8 @@ from caipi.governance.models import (
     UsageRecord,
 )
 from caipi.governance.services import apikey_create
+from caipi.governance.services.usage import usage_flush, usage_record
 from caipi.governance.tasks import conversations_purge_expired
-from caipi.governance.usage import usage_flush, usage_record
 
 pytestmark = pytest.mark.django_db
 

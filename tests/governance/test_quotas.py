@@ -6,15 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from caipi.core.errors import RateLimited, Unavailable
 from caipi.governance.models import CourseSettings, QuotaLimit
 from caipi.governance.principal import aprincipal_for_user
-from caipi.governance.quotas import (
+from caipi.governance.services.quotas import (
     quota_release,
     quota_reserve,
-    quota_reserve_sync,
     quota_settle,
     window_bounds,
 )
@@ -130,10 +128,6 @@ async def test_with_redis_down_quota_checks_fail_closed(redis_down, student, cou
     with pytest.raises(Unavailable) as caught:
         await quota_reserve(principal=principal, model="m", prompt_tokens=1, max_tokens=1)
     assert caught.value.status == 503 and "Redis" in caught.value.message
-    with pytest.raises(Unavailable):
-        await sync_to_async(quota_reserve_sync)(
-            principal=principal, model="m", prompt_tokens=1, max_tokens=1
-        )
 
 
 async def test_with_redis_down_fail_open_lets_the_call_through_unchecked(

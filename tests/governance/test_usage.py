@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from caipi.governance.models import UsageRecord
-from caipi.governance.usage import usage_flush, usage_pending, usage_record
+from caipi.governance.services.usage import usage_flush, usage_pending, usage_record
 
 pytestmark = pytest.mark.django_db
 

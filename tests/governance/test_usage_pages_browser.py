@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from caipi.governance.usage import usage_flush, usage_record
+from caipi.governance.services.usage import usage_flush, usage_record
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

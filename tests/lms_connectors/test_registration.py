@@ -125,8 +125,9 @@ def test_the_registration_url_without_parameters_explains_itself(client, db):
 
 
 def test_the_setup_page_shows_the_values_to_paste_to_admins_only(client, admin, student):
+    assert client.get("/lti/setup/").status_code == 302  # to the sign-in page
     client.force_login(student)
-    assert client.get("/lti/setup/").status_code == 302
+    assert client.get("/lti/setup/").status_code == 403
     client.force_login(admin)
     page = client.get("/lti/setup/").content.decode()
     assert "/lti/login/" in page and "/lti/jwks/" in page and "/lti/register/" in page

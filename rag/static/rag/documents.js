@@ -174,7 +174,7 @@
       const response = await fetch(root.dataset.syncUrl, {
         method: "POST", credentials: "same-origin",
         headers: { "X-CSRFToken": csrf, "Content-Type": "application/json" },
-        body: JSON.stringify({ source: "moodle" }),
+        body: JSON.stringify({ lms: "moodle" }),
       });
       if (response.status !== 202) {
         const body = await response.json().catch(() => ({}));

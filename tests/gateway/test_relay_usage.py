@@ -1,6 +1,6 @@
 """How a finished call's usage is read: from the engine's usage chunk, else counted."""
 
-from caipi.gateway.call import usage_counted, usage_from_tail
+from caipi.gateway.relay import usage_counted, usage_from_tail
 
 
 def test_the_usage_chunk_at_the_end_of_a_stream_is_read():

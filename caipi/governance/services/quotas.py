@@ -27,15 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from django.conf import settings
-from redis.exceptions import NoScriptError
 
 from caipi.core.errors import RateLimited, Unavailable
-from caipi.governance import quota_memory
-from caipi.governance.connections import async_redis, redis_configured, sync_redis
+from caipi.core.redis import NoScriptError, RedisError, async_redis, redis_configured, sync_redis
 from caipi.governance.limits import LIMITS, LimitRule, LimitsSnapshot, limits_applicable
 from caipi.governance.principal import Principal
+from caipi.governance.services import quota_memory
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +132,15 @@ def quota_plan(
     counters = []
     for rule, subject in limits_applicable(snapshot, principal, model):
         start, end = window_bounds(rule.window, now)
-        counters.append(_counter(rule, subject, start, end, prompt_tokens, max_tokens))
+        counters.append(quota_counter(rule, subject, start, end, prompt_tokens, max_tokens))
     return tuple(counters)
 
 
-def _counter(
+def quota_counter(
     rule: LimitRule, subject: str, start: int, end: int, prompt: int, most: int
 ) -> Counter:
+    """The counter of ``rule`` for ``subject`` in the window [start, end), and what a call
+    of ``prompt`` tokens and at most ``most`` completion tokens takes from it."""
     key = f"caipi:q:{rule.id}:{subject}:{start}"
     amount = _cost(rule.metric, prompt, most)
     return Counter(key, rule.metric, amount, rule.size, rule.label, float(end))
@@ -184,14 +184,6 @@ async def _script(lua: str, sha: str, keys: list[str], args: list[int]) -> Any:
         return await client.eval(lua, len(keys), *keys, *args)
 
 
-def _script_sync(lua: str, sha: str, keys: list[str], args: list[int]) -> Any:
-    client = sync_redis()
-    try:
-        return client.evalsha(sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return client.eval(lua, len(keys), *keys, *args)
-
-
 def _unreachable(exc: Exception, reservation: Reservation) -> Reservation:
     if getattr(settings, "GOVERNANCE_QUOTA_FAIL_OPEN", False):
         logger.warning("quota unchecked (fail open): Redis error %s", type(exc).__name__)
@@ -223,7 +215,7 @@ async def quota_reserve(
         keys, args = _reserve_args(counters)
         try:
             failed = await _script(RESERVE_LUA, RESERVE_SHA, keys, args)
-        except redis.RedisError as exc:
+        except RedisError as exc:
             return _unreachable(exc, reservation)
     if failed:
         raise _refusal(counters, failed)
@@ -251,7 +243,7 @@ async def _apply(reservation: Reservation, deltas: list[int]) -> None:
         return
     try:
         await _script(SETTLE_LUA, SETTLE_SHA, keys, deltas)
-    except redis.RedisError as exc:  # the call already ran; the counters keep the reserved cost
+    except RedisError as exc:  # the call already ran; the counters keep the reserved cost
         logger.warning("quota settle lost: Redis error %s", type(exc).__name__)
 
 
@@ -267,59 +259,11 @@ async def quota_release(reservation: Reservation) -> None:
     await _apply(reservation, _deltas(reservation, None, None))
 
 
-# --- sync twins, for Django views and Celery tasks (no event loop) ---------------------------
+def quota_used(counters: tuple[Counter, ...]) -> list[int]:
+    """What each counter has used in its current window; ``Unavailable`` if Redis is down.
 
-
-def quota_reserve_sync(
-    *, principal: Principal, model: str, prompt_tokens: int, max_tokens: int
-) -> Reservation:
-    """Sync twin of ``quota_reserve`` (same contract), on the sync Redis client."""
-    counters = quota_plan(LIMITS.get(), principal, model, prompt_tokens, max_tokens)
-    reservation = Reservation(principal, model, prompt_tokens, max_tokens, counters)
-    if not counters:
-        return reservation
-    if not redis_configured():
-        reservation.backend = "memory"
-        failed = quota_memory.reserve(counters)
-    else:
-        keys, args = _reserve_args(counters)
-        try:
-            failed = _script_sync(RESERVE_LUA, RESERVE_SHA, keys, args)
-        except redis.RedisError as exc:
-            return _unreachable(exc, reservation)
-    if failed:
-        raise _refusal(counters, failed)
-    return reservation
-
-
-def _apply_sync(reservation: Reservation, deltas: list[int]) -> None:
-    if reservation.done or not reservation.counters:
-        return
-    reservation.done = True
-    keys = [counter.key for counter in reservation.counters]
-    if reservation.backend == "memory":
-        quota_memory.adjust(keys, deltas)
-        return
-    try:
-        _script_sync(SETTLE_LUA, SETTLE_SHA, keys, deltas)
-    except redis.RedisError as exc:
-        logger.warning("quota settle lost: Redis error %s", type(exc).__name__)
-
-
-def quota_settle_sync(
-    reservation: Reservation, *, prompt_tokens: int, completion_tokens: int
-) -> None:
-    """Sync twin of ``quota_settle``."""
-    _apply_sync(reservation, _deltas(reservation, prompt_tokens, completion_tokens))
-
-
-def quota_release_sync(reservation: Reservation) -> None:
-    """Sync twin of ``quota_release``."""
-    _apply_sync(reservation, _deltas(reservation, None, None))
-
-
-def quota_used_sync(counters: tuple[Counter, ...]) -> list[int]:
-    """What each counter has used in its current window; ``Unavailable`` if Redis is down."""
+    A read, synchronous (pages and APIs that show the remaining quota); the hot path
+    never reads counters, it only reserves and settles."""
     keys = [counter.key for counter in counters]
     if not keys:
         return []
@@ -327,5 +271,5 @@ def quota_used_sync(counters: tuple[Counter, ...]) -> list[int]:
         return quota_memory.used(keys)
     try:
         return [int(value or 0) for value in sync_redis().mget(keys)]
-    except redis.RedisError as exc:
+    except RedisError as exc:
         raise Unavailable(UNAVAILABLE, extra={"retry_after": 5}) from exc

@@ -1,9 +1,15 @@
-"""The one place governance opens Redis: a sync client and one async client per event loop.
+"""The one module that opens Redis clients: one pooled sync client per process, one pooled
+async client per event loop.
 
-Quotas, usage counters and cache versions all use ``settings.REDIS_URL``. Without it
-(the embedded demo) ``redis_configured()`` is false and callers use their in-process
-fallbacks. Timeouts are short: a Redis that does not answer must turn into a clear 503
-quickly, not a hung request.
+Every Redis client CAIPI's own code uses comes from here — quota counters, the governance
+version, the gateway's in-flight counts (background ticks and queued jobs) — so pool sizes
+and timeouts are set in one place. It lives in the core so that every layer may use it.
+(Django's cache and Celery's broker open their own connections from the same
+``settings.REDIS_URL``; they are configured in settings, not here.)
+
+Without ``REDIS_URL`` (the embedded demo) ``redis_configured()`` is false and callers use
+their in-process fallbacks. Timeouts are short: a Redis that does not answer must turn into
+a clear 503 quickly, not a hung request.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 logger = logging.getLogger(__name__)
+
+# The errors callers catch, so that they need not import the client library themselves.
+RedisError = redis.RedisError
+NoScriptError = redis.exceptions.NoScriptError
 
 CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 2.0
@@ -33,12 +43,19 @@ def redis_configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def _url() -> str:
+    url = settings.REDIS_URL
+    if not url:
+        raise RuntimeError("REDIS_URL is not set: check redis_configured() first")
+    return str(url)
+
+
 def sync_redis() -> redis.Redis:
     """The process's sync client. Assumes ``redis_configured()``."""
     global _sync_client
     if _sync_client is None:
         _sync_client = redis.Redis.from_url(
-            settings.REDIS_URL,
+            _url(),
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             max_connections=MAX_CONNECTIONS,
@@ -52,7 +69,7 @@ def async_redis() -> aredis.Redis:
     loop = asyncio.get_running_loop()
     if _async_client is None or _async_client[0] is not loop:
         pool = aredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
+            _url(),
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             max_connections=MAX_CONNECTIONS,
@@ -62,8 +79,17 @@ def async_redis() -> aredis.Redis:
     return _async_client[1]
 
 
+async def close_async_redis() -> None:
+    """Close the running loop's async client and its connections (loop shutdown, tests)."""
+    global _async_client
+    if _async_client is not None and _async_client[0] is asyncio.get_running_loop():
+        client = _async_client[1]
+        _async_client = None
+        await client.connection_pool.disconnect()
+
+
 def reset_clients() -> None:
-    """Forget the clients, e.g. after ``REDIS_URL`` changed in a test."""
+    """Forget the clients, e.g. after ``REDIS_URL`` changed in a test or in a forked child."""
     global _sync_client, _async_client
     _sync_client = None
     _async_client = None

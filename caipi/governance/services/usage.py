@@ -84,7 +84,7 @@ def _flush_forever(interval: float) -> None:
 
 
 def _take(limit: int) -> list[dict[str, Any]]:
-    items = []
+    items: list[dict[str, Any]] = []
     while _buffer and len(items) < limit:
         items.append(_buffer.popleft())
     return items
@@ -104,11 +104,11 @@ def usage_flush() -> int:
     return written
 
 
-def _roles(batch: list[dict[str, Any]]) -> dict[tuple[int, int | None], str]:
+def _roles(batch: list[dict[str, Any]]) -> dict[tuple[Any, Any], str]:
     from caipi.core.models import Membership, User
 
     users = {item["user_id"] for item in batch if item.get("user_id")}
-    roles: dict[tuple[int, int | None], str] = {
+    roles: dict[tuple[Any, Any], str] = {
         (pk, None): role
         for pk, role in User.objects.filter(pk__in=users).values_list("pk", "site_role")
     }

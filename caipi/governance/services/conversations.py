@@ -1,19 +1,20 @@
-"""Kept conversations: only in courses that opted in (``CourseSettings.keep_conversations``).
+"""Writes of kept conversations: only in courses that opted in (``keep_conversations``).
 
-Nothing here runs for a course that did not opt in; the retention task
-(``services.conversations_purge_expired``) deletes what is past the course's retention.
+Nothing here runs for a course that did not opt in; ``conversations_purge_expired`` (a
+periodic task) deletes what is past the course's retention.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
+
 from django.db import transaction
+from django.utils import timezone
 
 from caipi.governance.models import Conversation, CourseSettings, Message
 
-
-def course_keeps_conversations(*, course_id: int) -> bool:
-    """True when the course opted in to keeping conversations."""
-    return CourseSettings.objects.filter(course_id=course_id, keep_conversations=True).exists()
+logger = logging.getLogger(__name__)
 
 
 def conversation_open(*, user_id: int, course_id: int, conversation_id: object) -> int:
@@ -41,3 +42,24 @@ def conversation_append(*, conversation_id: int, question: str, answer: str) -> 
             Message(conversation=conversation, role="assistant", content=answer),
         ]
     )
+
+
+def conversations_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete kept conversations older than their course's retention; returns how many."""
+    now = now or timezone.now()
+    deleted = 0
+    keep = dict(
+        CourseSettings.objects.filter(keep_conversations=True).values_list(
+            "course_id", "retention_days"
+        )
+    )
+    for course_id, days in keep.items():
+        stale = Conversation.objects.filter(
+            course_id=course_id, updated_at__lt=now - timedelta(days=days)
+        )
+        deleted += stale.delete()[1].get("governance.Conversation", 0)
+    # A course that turned history off keeps nothing.
+    rest = Conversation.objects.exclude(course_id__in=list(keep))
+    deleted += rest.delete()[1].get("governance.Conversation", 0)
+    logger.info("purged %d expired conversations", deleted)
+    return deleted

@@ -1,0 +1,299 @@
+"""The life of one upstream call, from the gateway's side: prepare, open, close.
+
+Every call CAIPI relays to an engine — from the raw ``/v1`` API, the course chat and queued
+jobs alike — is opened and closed here, and nowhere else:
+
+1. ``call_prepare`` resolves the model from the in-memory catalog (404/403/400), fills the
+   model's default parameters, rewrites ``model`` to the engine's served name and, when
+   streaming, asks for the final usage chunk. It sends nothing anywhere.
+2. ``call_open`` reserves the quota (``caipi.governance.services.quotas``; 429 when it would
+   overspend), then routes (``deploy.router``) and connects (``deploy.vllm_client``),
+   retrying on another endpoint — at most GATEWAY_MAX_ATTEMPTS — while nothing has been
+   sent to the client: connection errors, timeouts, 5xx and a stream that ends before its
+   first byte are transient. No endpoint left: the reservation is given back and
+   ``Unavailable`` (503 + Retry-After) raised.
+3. The answer is passed through by ``caipi.gateway.relay`` (bytes as they arrive).
+4. ``call_close`` ends it: frees the endpoint's in-flight slot, feeds its circuit breaker,
+   releases or drops the connection, settles (or releases) the quota, and records metrics
+   and usage. It never raises.
+
+The hot path stays lean: no ORM query, no thread hop; between open and close the relay
+touches only the response's bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from caipi.core.errors import NotFound, PermissionDenied, Unavailable
+from caipi.gateway import metrics
+from caipi.gateway.catalog import catalog
+from caipi.gateway.validation import KINDS_FOR_PATH, InvalidRequest, requested_max_tokens
+from caipi.governance.principal import Principal, principal_may_use_model
+from caipi.governance.services import quotas, usage
+from deploy import vllm_client
+from deploy.router import choose_endpoint
+from deploy.selectors import EndpointRoute, ModelRoute
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.StrEnum):
+    """How a call ended, as recorded in usage and metrics."""
+
+    OK = "ok"
+    REFUSED = "refused"  # the engine answered 4xx; passed through to the client
+    ERROR = "error"  # broke mid-stream
+    CANCELLED = "cancelled"  # the client went away
+
+
+@dataclass(slots=True)
+class Call:
+    """A validated, rewritten call ready to send: ``body`` is the upstream JSON."""
+
+    principal: Principal
+    model: ModelRoute
+    path: str
+    body: bytes
+    stream: bool
+    affinity_key: str | None
+    max_tokens: int
+    started: float
+    reservation: quotas.Reservation | None = None
+    template_version_id: int | None = None
+
+    @property
+    def prompt_estimate(self) -> int:
+        """Prompt tokens guessed from the body size (~4 bytes a token); settled later."""
+        return max(1, len(self.body) // 4)
+
+    @property
+    def served_marker(self) -> bytes:
+        return b'"model":"' + self.model.served_name.encode() + b'"'
+
+    @property
+    def public_marker(self) -> bytes:
+        return b'"model":"' + self.model.name.encode() + b'"'
+
+
+@dataclass(slots=True)
+class Upstream:
+    """An open upstream answer and when things happened (perf_counter seconds).
+
+    ``first`` holds the first bytes (a stream) or the whole body (anything else), already
+    received when ``call_open`` returns.
+    """
+
+    endpoint: EndpointRoute
+    response: vllm_client.UpstreamResponse
+    sent: float
+    first: bytes = b""
+    first_byte: float = 0.0
+
+
+def call_prepare(
+    principal: Principal,
+    path: str,
+    body: dict[str, Any],
+    *,
+    model_name: str,
+    affinity_key: str | None = None,
+    started: float | None = None,
+) -> Call:
+    """Resolve and rewrite the call; raises NotFound, PermissionDenied or InvalidRequest."""
+    model = catalog().models.get(model_name)
+    if model is None:
+        raise NotFound(
+            f"The model '{model_name}' does not exist.",
+            extra={"param": "model", "code": "model_not_found"},
+        )
+    # model.use, judged on the in-memory principal (the rule caipi.core.permissions asks).
+    if not principal_may_use_model(principal, model_name):
+        raise PermissionDenied(f"You may not use the model '{model_name}'.")
+    if model.kind not in KINDS_FOR_PATH[path]:
+        raise InvalidRequest(f"The model '{model_name}' is a {model.kind} model.", param="model")
+    for name, value in model.default_params.items():
+        body.setdefault(name, value)
+    body["model"] = model.served_name
+    stream = bool(body.get("stream"))
+    if stream:
+        options = body.get("stream_options") or {}
+        body["stream_options"] = {**options, "include_usage": True}
+    return Call(
+        principal=principal,
+        model=model,
+        path=path,
+        body=orjson.dumps(body),
+        stream=stream,
+        affinity_key=affinity_key,
+        max_tokens=requested_max_tokens(body, settings.GATEWAY_DEFAULT_MAX_TOKENS),
+        started=started if started is not None else time.perf_counter(),
+    )
+
+
+async def call_open(call: Call) -> Upstream:
+    """Reserve the call's quota, then open it on an endpoint (steps 2 of the module doc).
+
+    Returns with the response status and headers, and for a 2xx stream its first bytes,
+    already received — so a failure up to that point never reaches the client. The
+    endpoint's in-flight slot, its breaker probe and the reservation are held until
+    ``call_close``. Raises RateLimited (429) or Unavailable (503); the reservation is
+    given back when no endpoint could take the call.
+    """
+    call.reservation = await quotas.quota_reserve(
+        principal=call.principal,
+        model=call.model.name,
+        prompt_tokens=call.prompt_estimate,
+        max_tokens=call.max_tokens,
+    )
+    try:
+        return await _route_and_connect(call)
+    except BaseException:
+        await quotas.quota_release(call.reservation)
+        raise
+
+
+async def _route_and_connect(call: Call) -> Upstream:
+    current = catalog()
+    tried: set[int] = set()
+    for _ in range(settings.GATEWAY_MAX_ATTEMPTS):
+        chosen = choose_endpoint(
+            current.candidates(call.model),
+            affinity_key=call.affinity_key,
+            exclude=frozenset(tried),
+        )
+        if chosen is None:
+            break
+        tried.add(chosen.endpoint_id)
+        breaker = current.breaker(chosen.endpoint_id)
+        if not breaker.acquire():
+            continue
+        endpoint = current.endpoint(call.model, chosen.endpoint_id)
+        current.inflight.acquire(endpoint.id)
+        try:
+            return await _connect(call, endpoint)
+        except vllm_client.UpstreamError as exc:
+            current.inflight.release(endpoint.id)
+            breaker.record_failure()
+            metrics.upstream_failure(call.model.name, endpoint.id)
+            logger.warning("endpoint %s failed before streaming: %s", endpoint.id, exc)
+        except BaseException:
+            current.inflight.release(endpoint.id)
+            breaker.release()
+            raise
+    raise Unavailable(
+        f"No endpoint of the model '{call.model.name}' can take the call right now.",
+        extra={"retry_after": settings.GATEWAY_RETRY_AFTER},
+    )
+
+
+async def _connect(call: Call, endpoint: EndpointRoute) -> Upstream:
+    """Send the call to one endpoint and wait for its first bytes (a stream) or its whole
+    answer. Raises ``UpstreamError`` (transient) when that fails."""
+    sent = time.perf_counter()
+    response = await vllm_client.open_call(
+        endpoint.base_url,
+        call.path,
+        call.body,
+        endpoint.token,
+        connect_timeout=settings.GATEWAY_CONNECT_TIMEOUT,
+        read_timeout=settings.GATEWAY_UPSTREAM_TIMEOUT,
+    )
+    upstream = Upstream(endpoint=endpoint, response=response, sent=sent)
+    try:
+        if call.stream and response.status < 300:
+            upstream.first = await anext(response, b"")
+            if not upstream.first:
+                raise vllm_client.UpstreamError("stream ended before any byte", transient=True)
+        else:
+            upstream.first = await response.read()
+    except BaseException:
+        response.release()
+        raise
+    upstream.first_byte = time.perf_counter()
+    return upstream
+
+
+async def call_close(
+    call: Call, upstream: Upstream, outcome: Outcome, usage_seen: dict[str, Any] | None
+) -> None:
+    """End the call: free the endpoint, feed the breaker, settle quota, record usage.
+
+    Never raises: a failing quota or usage store is logged, the answer already went out.
+    """
+    ended = time.perf_counter()
+    current = catalog()
+    current.inflight.release(upstream.endpoint.id)
+    breaker = current.breaker(upstream.endpoint.id)
+    if outcome == Outcome.ERROR:
+        breaker.record_failure()
+    elif outcome == Outcome.CANCELLED:
+        breaker.release()
+    else:
+        breaker.record_success()
+    if outcome == Outcome.OK:
+        upstream.response.release()
+    else:
+        upstream.response.close()  # closing the connection stops the engine's generation
+    prompt = int((usage_seen or {}).get("prompt_tokens") or call.prompt_estimate)
+    completion = int((usage_seen or {}).get("completion_tokens") or 0)
+    await _settle(call, outcome, prompt, completion)
+    ttft_ms = (upstream.first_byte - call.started) * 1000 if upstream.first_byte else None
+    duration_ms = (ended - call.started) * 1000
+    # Time spent in CAIPI itself: before the call went upstream, and for a whole answer
+    # also after it came back (streamed bytes pass through and are not counted).
+    overhead = upstream.sent - call.started
+    if not call.stream and upstream.first_byte:
+        overhead += ended - upstream.first_byte
+    metrics.call_finished(
+        call.model.name, upstream.endpoint.id, outcome, prompt, completion, ttft_ms, overhead
+    )
+    _record_usage(call, upstream, outcome, prompt, completion, ttft_ms, duration_ms)
+
+
+async def _settle(call: Call, outcome: Outcome, prompt: int, completion: int) -> None:
+    if call.reservation is None:
+        return
+    try:
+        if outcome == Outcome.REFUSED:
+            await quotas.quota_release(call.reservation)
+        else:
+            await quotas.quota_settle(
+                call.reservation, prompt_tokens=prompt, completion_tokens=completion
+            )
+    except Exception:
+        logger.exception("quota settlement failed for a call to %s", call.model.name)
+
+
+def _record_usage(
+    call: Call,
+    upstream: Upstream,
+    outcome: Outcome,
+    prompt: int,
+    completion: int,
+    ttft_ms: float | None,
+    duration_ms: float,
+) -> None:
+    try:
+        usage.usage_record(
+            user_id=call.principal.user_id,
+            key_id=call.principal.key_id,
+            course_id=call.principal.course_id,
+            model=call.model.name,
+            endpoint_id=upstream.endpoint.id,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            ttft_ms=ttft_ms,
+            duration_ms=duration_ms,
+            outcome=str(outcome),
+            template_version_id=call.template_version_id,
+        )
+    except Exception:
+        logger.exception("usage record failed for a call to %s", call.model.name)
