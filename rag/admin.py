@@ -41,7 +41,9 @@ class IngestionJobAdmin(admin.ModelAdmin):
 
 @admin.register(CourseIndex)
 class CourseIndexAdmin(admin.ModelAdmin):
-    list_display = ("course", "embedding_model", "version", "updated_at")
+    list_display = ("course", "embedding_model", "version", "context_tokens", "updated_at")
+    fields = ("course", "embedding_model", "version", "context_tokens")
+    readonly_fields = ("course", "embedding_model", "version")
 
 
 @admin.register(QuestionDay)

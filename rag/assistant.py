@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from caipi.core.models import Course
+from rag.models import CourseIndex
 from rag.retrieval import Passage, Reranker, Rewriter, passages_search
 
 ANSWER_RULES = (
@@ -98,6 +99,7 @@ def assistant_context(
     question, conversation = last_question(messages)
     if not question.strip():
         return AssistantContext(has_documents=False, answered=False, question="")
+    budget = CourseIndex.objects.filter(course=course).values_list("context_tokens", flat=True)
     result = passages_search(
         course=course,
         user=user,
@@ -106,7 +108,7 @@ def assistant_context(
         conversation=conversation,
         rewriter=rewriter,
         reranker=reranker,
-        token_budget=settings.RAG_CONTEXT_TOKENS,
+        token_budget=budget.first() or settings.RAG_CONTEXT_TOKENS,
     )
     context = AssistantContext(
         has_documents=result.has_documents,

@@ -41,13 +41,20 @@ class CourseIndex(models.Model):
     """A course's search index: which embedding model made its vectors, and its version.
 
     ``version`` grows whenever the course's passages change; in-process lexical indexes
-    are keyed by it. A different ``embedding_model`` than the configured one means the
-    vectors must be rebuilt (``rag reindex``) before dense search can use them.
+    are keyed by it. ``context_tokens`` is the course's passage budget in the assistant's
+    prompt (unset: the site default). A different ``embedding_model`` than the configured
+    one means the vectors must be rebuilt (``rag reindex``) before dense search can use them.
     """
 
     course = models.OneToOneField(Course, on_delete=models.CASCADE, related_name="rag_index")
     embedding_model = models.CharField(max_length=200, blank=True)
     version = models.PositiveIntegerField(default=0)
+    context_tokens = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Tokens of passages the assistant may put into the model's context for this "
+        "course (fit it to the course's model). Empty: CAIPI_RAG_CONTEXT_TOKENS.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

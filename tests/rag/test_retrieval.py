@@ -228,3 +228,20 @@ def test_follow_ups_are_recognised_in_english_and_german():
     assert retrieval.looks_like_follow_up("Welche Probleme gab es damals?")
     assert not retrieval.looks_like_follow_up("What is the capital of Australia?")
     assert not retrieval.looks_like_follow_up("Wie funktioniert das Perzeptron?")
+
+
+def test_a_course_sets_its_own_passage_budget_for_the_assistant(
+    demo_notes, course, student, settings
+):
+    from rag.assistant import assistant_context
+    from rag.models import CourseIndex
+
+    settings.RAG_MIN_SIMILARITY = 0.01  # every passage relevant: only the budget limits
+
+    question = [
+        {"role": "user", "content": "What are supervised, unsupervised and reinforcement learning?"}
+    ]
+    wide = assistant_context(course=course, user=student, messages=question)
+    CourseIndex.objects.filter(course=course).update(context_tokens=10)
+    narrow = assistant_context(course=course, user=student, messages=question)
+    assert len(wide.citations) > 1 and len(narrow.citations) == 1  # the best one always fits
