@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         "simulator, to see the pipeline's cost without CPU embedding).",
     )
     parser.add_argument("--embedding-model", default="sim-model", help="Its model name.")
+    parser.add_argument(
+        "--pages", type=int, default=100, help="Pages of the PDF ingested (default 100)."
+    )
     parser.add_argument("--json", type=Path, help="Write all results to this file.")
     args = parser.parse_args(argv)
     both = not args.quality and not args.speed

@@ -121,7 +121,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     corpus = q.load_corpus(budget=settings.RAG_CHUNK_TOKENS, overlap=settings.RAG_CHUNK_OVERLAP)
     _print(f"## Speed (provisional: shared machine)\n\n{_conditions()}\n")
     results: dict[str, Any] = {"conditions": _conditions()}
-    pages = 40 if args.quick else 100
+    pages = 40 if args.quick else args.pages
     data = _pdf(pages, [t for t in corpus.texts if len(t) > 200])
     from rag import parsing
 
