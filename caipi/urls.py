@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/deploy/", include("deploy.urls")),
     path("", include("caipi.governance.urls")),
     path("", include("caipi.gateway.urls")),
+    path("", include("rag.urls")),
 ]

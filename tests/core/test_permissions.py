@@ -22,8 +22,14 @@ from caipi.core.permissions import (
 
 pytestmark = pytest.mark.django_db
 
-LEARNER = {"course.view", "course.use_assistant"}
-TEACHING = LEARNER | {"course.view_usage", "course.manage_lms_link", "course.place_activities"}
+LEARNER = {"course.view", "course.use_assistant", "document.view"}
+TEACHING = LEARNER | {
+    "course.view_usage",
+    "course.manage_lms_link",
+    "course.place_activities",
+    "course.manage_documents",
+    "document.manage",
+}
 INSTRUCTOR = TEACHING | {"course.set_budget", "course.manage_settings"}
 COURSE_ACTIONS = sorted(INSTRUCTOR)
 # Actions decided by a rule of the app that owns the data, each tested below on its own.
