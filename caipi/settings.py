@@ -195,6 +195,88 @@ CHROMA_URL = env_url(
 )
 CHROMA_PATH = DATA_DIR / "chroma"
 
+# --- lecture notes (rag) ----------------------------------------------------------------------
+
+RAG_EMBEDDING_URL = env_url(
+    "CAIPI_RAG_EMBEDDING_URL",
+    None,
+    "OpenAI-compatible base URL (CAIPI's own /v1) for lecture-note embeddings. Unset: the "
+    "bundled multilingual-e5-small model embeds in-process.",
+    schemes=("http", "https"),
+)
+RAG_EMBEDDING_MODEL = env_str(
+    "CAIPI_RAG_EMBEDDING_MODEL", None, "Embedding model name at CAIPI_RAG_EMBEDDING_URL."
+)
+RAG_EMBEDDING_API_KEY = env_str(
+    "CAIPI_RAG_EMBEDDING_API_KEY", None, "API key for CAIPI_RAG_EMBEDDING_URL (a CAIPI key)."
+)
+RAG_EMBEDDING_QUERY_PREFIX = env_str(
+    "CAIPI_RAG_EMBEDDING_QUERY_PREFIX",
+    "query: ",
+    "Text put before a question when embedding it (e5 models expect 'query: ').",
+)
+RAG_EMBEDDING_PASSAGE_PREFIX = env_str(
+    "CAIPI_RAG_EMBEDDING_PASSAGE_PREFIX",
+    "passage: ",
+    "Text put before a passage when embedding it (e5 models expect 'passage: ').",
+)
+RAG_EMBEDDING_THREADS = env_int(
+    "CAIPI_RAG_EMBEDDING_THREADS",
+    1,
+    "CPU threads of the bundled embedding model per process (more threads than free cores "
+    "make it far slower).",
+    minimum=1,
+)
+RAG_MIN_SIMILARITY = env_float(
+    "CAIPI_RAG_MIN_SIMILARITY",
+    0.0,
+    "Cosine similarity below which a passage does not count as an answer. 0: the threshold "
+    "calibrated for the embedding model (see docs/benchmarks.md).",
+    minimum=0.0,
+)
+RAG_MAX_UPLOAD_BYTES = env_int(
+    "CAIPI_RAG_MAX_UPLOAD_BYTES",
+    50 * 1024 * 1024,
+    "Largest lecture-note file (or zip archive) a lecturer may upload.",
+    minimum=1024,
+)
+RAG_ARCHIVE_MAX_FILES = env_int(
+    "CAIPI_RAG_ARCHIVE_MAX_FILES", 500, "Most files one zip archive may hold.", minimum=1
+)
+RAG_ARCHIVE_MAX_BYTES = env_int(
+    "CAIPI_RAG_ARCHIVE_MAX_BYTES",
+    200 * 1024 * 1024,
+    "Most bytes the files of one zip archive (or one DOCX/PPTX) may unpack to.",
+    minimum=1024,
+)
+RAG_CHUNK_TOKENS = env_int(
+    "CAIPI_RAG_CHUNK_TOKENS", 200, "Token budget of one lecture-note passage.", minimum=32
+)
+RAG_CHUNK_OVERLAP = env_int(
+    "CAIPI_RAG_CHUNK_OVERLAP",
+    30,
+    "Tokens a passage repeats from the end of the one before it (same section only).",
+    minimum=0,
+)
+RAG_REWRITE_FOLLOW_UPS = env_bool(
+    "CAIPI_RAG_REWRITE_FOLLOW_UPS",
+    False,
+    "Let the chat model rewrite follow-up questions before the notes are searched (one short "
+    "extra call per follow-up). Off: the question is searched with and without the one before.",
+)
+RAG_MAX_PASSAGES = env_int(
+    "CAIPI_RAG_MAX_PASSAGES",
+    5,
+    "Most passages the course assistant cites in one answer.",
+    minimum=1,
+)
+RAG_CONTEXT_TOKENS = env_int(
+    "CAIPI_RAG_CONTEXT_TOKENS",
+    1200,
+    "Tokens of lecture-note passages the course assistant puts into the model's context.",
+    minimum=100,
+)
+
 # --- gateway --------------------------------------------------------------------------------
 
 GATEWAY_MAX_BODY_BYTES = env_int(
@@ -303,6 +385,10 @@ PROMPTS_BATCH_RETENTION_HOURS = env_int(
 )
 CELERY_BEAT_SCHEDULE["prompts-purge-batches"] = {
     "task": "prompts.tasks.batches_purge_expired",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["rag-purge-unanswered"] = {
+    "task": "rag.tasks.unanswered_purge_expired",
     "schedule": 3600.0,
 }
 
@@ -435,5 +521,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # One line per outgoing request is noise next to CAIPI's own logs.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "bm25s": {"level": "WARNING"},
+    },
 }

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("prompts.urls")),
     path("", include("caipi.governance.urls")),
     path("", include("caipi.gateway.urls")),
+    path("", include("rag.urls")),
 ]

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,31 @@ def chroma_client() -> chromadb.api.ClientAPI:
     return _client(settings.CHROMA_URL, str(settings.CHROMA_PATH))
 
 
-def course_collection(*, course_id: int) -> Any:
-    """The course's collection (created on first use), cosine distance, no embedding function."""
+def _name(course_id: int) -> str:
+    return f"course-{course_id}"
+
+
+def course_collection(*, course_id: int, embedding_model: str | None = None) -> Any:
+    """The course's collection (created on first use), cosine distance, no embedding function.
+
+    ``embedding_model`` is recorded in a new collection's metadata: the model its vectors
+    come from (see ``collection_model``).
+    """
+    metadata: dict[str, Any] = {"hnsw:space": "cosine"}
+    if embedding_model:
+        metadata["embedding_model"] = embedding_model
     return chroma_client().get_or_create_collection(
-        name=f"course-{course_id}", embedding_function=None, metadata={"hnsw:space": "cosine"}
+        name=_name(course_id), embedding_function=None, metadata=metadata
     )
+
+
+def collection_model(*, course_id: int) -> str | None:
+    """The embedding model recorded with the course's collection; None when it has none."""
+    try:
+        collection = chroma_client().get_collection(name=_name(course_id))
+    except (ValueError, NotFoundError):
+        return None
+    return (collection.metadata or {}).get("embedding_model")
 
 
 def chunks_upsert(
@@ -65,21 +86,45 @@ def chunks_upsert(
     texts: list[str],
     embeddings: list[list[float]],
     metadatas: list[dict[str, Any]],
+    embedding_model: str | None = None,
 ) -> None:
     """Store (or replace) chunks of the course's lecture notes with their vectors."""
-    course_collection(course_id=course_id).upsert(
+    course_collection(course_id=course_id, embedding_model=embedding_model).upsert(
         ids=ids, documents=texts, embeddings=embeddings, metadatas=metadatas
     )
 
 
-def chunks_query(*, course_id: int, embedding: list[float], limit: int = 5) -> list[Hit]:
+def chunks_delete(*, course_id: int, ids: list[str]) -> None:
+    """Remove chunks by id (unknown ids are ignored)."""
+    if ids:
+        course_collection(course_id=course_id).delete(ids=ids)
+
+
+def chunks_query(
+    *,
+    course_id: int,
+    embedding: list[float],
+    limit: int = 5,
+    document_ids: list[int] | None = None,
+    exclude_document_ids: list[int] | None = None,
+) -> list[Hit]:
     """The ``limit`` chunks of the course nearest to ``embedding``, nearest first.
 
     Only the given course's collection is searched: one course never sees another's notes.
+    ``document_ids`` (when given) limits the search to chunks whose metadata
+    ``document_id`` is one of them (an empty list finds nothing); ``exclude_document_ids``
+    leaves those documents out. Filtered searches are several times slower than plain ones
+    in embedded Chroma: callers pass the shorter of the two lists, or none.
     """
-    result = course_collection(course_id=course_id).query(
-        query_embeddings=[embedding], n_results=limit
-    )
+    if document_ids is not None and not document_ids:
+        return []
+    where: dict[str, Any] | None = None
+    if document_ids is not None:
+        where = {"document_id": {"$in": list(document_ids)}}
+    elif exclude_document_ids:
+        where = {"document_id": {"$nin": list(exclude_document_ids)}}
+    collection = course_collection(course_id=course_id)
+    result = collection.query(query_embeddings=[embedding], n_results=limit, where=where)
     return [
         Hit(id=id_, text=text or "", metadata=dict(meta or {}), distance=float(distance))
         for id_, text, meta, distance in zip(
@@ -92,8 +137,23 @@ def chunks_query(*, course_id: int, embedding: list[float], limit: int = 5) -> l
     ]
 
 
+def chunks_embeddings(*, course_id: int, ids: list[str]) -> dict[str, list[float]]:
+    """The stored vectors of the given chunks (ids Chroma does not know are left out)."""
+    if not ids:
+        return {}
+    result = course_collection(course_id=course_id).get(ids=ids, include=["embeddings"])
+    return {
+        id_: [float(v) for v in vector]
+        for id_, vector in zip(result["ids"], result["embeddings"], strict=True)
+    }
+
+
+def chunks_count(*, course_id: int) -> int:
+    return int(course_collection(course_id=course_id).count())
+
+
 def course_forget(*, course_id: int) -> None:
     """Delete the course's collection, if there is one."""
     client = chroma_client()
-    if any(c.name == f"course-{course_id}" for c in client.list_collections()):
-        client.delete_collection(f"course-{course_id}")
+    if any(c.name == _name(course_id) for c in client.list_collections()):
+        client.delete_collection(_name(course_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.db import transaction
 
@@ -14,7 +15,9 @@ from caipi.governance import services as governance_services
 from caipi.governance.models import LimitMetric, LimitScope, LimitWindow, QuotaLimit
 from deploy import services as deploy_services
 from deploy.models import Endpoint, Model
+from rag import services as rag_services
 
+NOTES_DIR = Path(__file__).resolve().parent / "notes"
 DEMO_COURSE = {"label": "ML101", "title": "Introduction to Machine Learning"}
 DEMO_POLICY = """\
 CAIPI demo usage policy
@@ -76,6 +79,19 @@ def _seed_governance(*, admin: User) -> None:
         )
     if governance_selectors.policy_current() is None:
         governance_services.policy_publish(text=DEMO_POLICY, actor=admin)
+
+
+def demo_notes() -> list[Path]:
+    """The sample lecture notes shipped with the demo, in week order."""
+    return sorted(NOTES_DIR.glob("*.md"))
+
+
+def demo_index_notes(*, course: Course) -> list[str]:
+    """Index the sample notes into the demo course (unchanged ones are skipped quickly), so
+    the course assistant answers from them. Returns a line per file that failed."""
+    files = [rag_services.Upload(name=path.name, data=path.read_bytes()) for path in demo_notes()]
+    job = rag_services.documents_ingest_now(course=course, files=files)
+    return [f"{f.name}: {f.error}" for f in job.files.all() if f.error]
 
 
 @transaction.atomic

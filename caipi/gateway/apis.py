@@ -1,6 +1,7 @@
 """Session-authenticated APIs of the gateway: the course chat and queued jobs.
 
-``POST /api/chat/`` streams a chat answer through the relay.
+``POST /api/chat/`` streams a chat answer through the relay, from the course's lecture
+notes when it has some (see ``caipi/gateway/notes.py``).
 A Django async view (not part of /v1): it needs the session, CSRF protection and the
 course membership check. The body is an OpenAI chat request plus ``course_id`` and an
 optional ``conversation_id`` (used as the routing affinity key, for prefix-cache reuse).
@@ -32,7 +33,7 @@ from caipi.core.auth import request_user
 from caipi.core.errors import ApplicationError, NotAuthenticated
 from caipi.core.models import Course
 from caipi.core.permissions import require
-from caipi.gateway import selectors, services
+from caipi.gateway import notes, selectors, services
 from caipi.gateway.permissions import COURSE_USE_ASSISTANT
 from caipi.gateway.relay import relay_chat
 from caipi.gateway.transcript import transcribed
@@ -69,7 +70,15 @@ async def chat_api(request: HttpRequest) -> HttpResponseBase:
         keeps = await sync_to_async(_may_chat)(user, course_id)
         principal = await aprincipal_for_user(user_id=user.pk, course_id=course_id)
         affinity = f"conversation:{conversation}" if conversation else None
-        chunks = await relay_chat(principal, body, affinity_key=affinity)
+        turn = await notes.notes_turn(
+            user=user, course_id=course_id, principal=principal, body=body
+        )
+        if turn.has_documents and not turn.answered:
+            return _sse(notes.not_in_notes(str(body.get("model", ""))))
+        chunks = await relay_chat(principal, turn.body, affinity_key=affinity)
+        chunks = (
+            notes.with_citations(chunks, turn) if turn.answered else notes.without_notes(chunks)
+        )
     except ApplicationError as exc:
         return error_response(exc)
     except orjson.JSONDecodeError:
@@ -80,11 +89,16 @@ async def chat_api(request: HttpRequest) -> HttpResponseBase:
             user_id=user.pk, course_id=course_id, conversation_id=conversation
         )
         chunks = _kept(chunks, conversation_id=kept_id, body=body)
+    response = _sse(chunks)
+    if kept_id is not None:
+        response["X-Conversation-Id"] = str(kept_id)
+    return response
+
+
+def _sse(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(chunks, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
-    if kept_id is not None:
-        response["X-Conversation-Id"] = str(kept_id)
     return response
 
 

@@ -1,14 +1,16 @@
-"""HTML pages of the gateway: the course assistant (chat with the course's models)."""
+"""HTML pages of the gateway: the course assistant (chat with the course's models, answering
+from the course's lecture notes)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from caipi.core.models import Course
-from caipi.core.permissions import require
+from caipi.core.permissions import can, require
 from caipi.gateway import selectors
 from caipi.gateway.permissions import COURSE_USE_ASSISTANT
 from caipi.governance import selectors as governance_selectors
@@ -16,6 +18,8 @@ from caipi.governance.policy import policy_required
 from prompts import selectors as prompt_selectors
 from prompts import services as prompt_services
 from prompts.i18n import in_user_language
+from rag.permissions import COURSE_MANAGE_DOCUMENTS
+from rag.selectors import documents_for
 
 
 @login_required
@@ -29,6 +33,9 @@ def assistant(request: HttpRequest, course_id: int) -> HttpResponse:
         "course": course,
         "models": selectors.chat_models_for(user=request.user, course=course),
         "keeps_conversations": governance_selectors.course_keeps_conversations(course_id=course.pk),
+        "notes_count": documents_for(course=course, user=request.user).count(),
+        "may_manage_notes": can(request.user, COURSE_MANAGE_DOCUMENTS, course),
+        "strings": _assistant_strings(),
     }
     return render(request, "gateway/assistant.html", context)
 
@@ -55,3 +62,22 @@ def prompt_run_page(request: HttpRequest, template_id: int) -> HttpResponse:
         ),
     }
     return render(request, "prompts/run.html", context)
+
+
+def _assistant_strings() -> dict[str, str]:
+    """The assistant script's words, translated here (the script has no catalog)."""
+    return {
+        "sources": _("Sources from the lecture notes"),
+        "page": _("page %(page)s"),
+        "no_notes": _(
+            "Not from the course: this course has no lecture notes yet, so this answer comes "
+            "from the model's general knowledge."
+        ),
+        "failed": _("The call failed."),
+        "lost": _("The connection was lost."),
+        "stopped": _("[stopped]"),
+        "quota_unavailable": _("Quota unavailable."),
+        "no_limits": _("No limits apply to you here."),
+        "left": _("%(limit)s: %(remaining)s of %(size)s left"),
+        "resets": _("resets %(when)s"),
+    }

@@ -22,11 +22,16 @@ from caipi.core.permissions import (
 
 pytestmark = pytest.mark.django_db
 
-LEARNER = {"course.view", "course.use_assistant", "template.run"}
+LEARNER = {"course.view", "course.use_assistant", "template.run", "document.view"}
 TEACHING = LEARNER | {
-    "course.view_usage", "course.manage_lms_link", "course.place_activities",
-    "course.manage_prompts", "template.edit",
-}  # fmt: skip
+    "course.view_usage",
+    "course.manage_lms_link",
+    "course.place_activities",
+    "course.manage_prompts",
+    "template.edit",
+    "course.manage_documents",
+    "document.manage",
+}
 INSTRUCTOR = TEACHING | {"course.set_budget", "course.manage_settings"}
 COURSE_ACTIONS = sorted(INSTRUCTOR)
 # Actions decided by a rule of the app that owns the data, each tested below on its own.

@@ -105,3 +105,84 @@ def test_a_lecturer_launched_from_the_test_lms_sees_course_usage(demo_url):
             page.get_by_role("button", name=re.compile("accept", re.I)).click()
         page.wait_for_url(re.compile(r"/usage/"))
         assert page.locator("svg").count() >= 1
+
+
+def _launch(page, demo_url: str, who: str) -> None:
+    page.goto(demo_url + "/lti/dev/")
+    page.click(f"#open-{who}")
+    page.wait_for_url(re.compile(r"/courses/\d+/$"))
+    page.get_by_role("link", name="Course assistant").click()
+    if "/policy/" in page.url:  # first access: the usage policy must be accepted
+        page.get_by_role("button", name=re.compile("accept", re.I)).click()
+    page.wait_for_url(re.compile(r"/assistant/$"))
+
+
+def _ask(page, question: str, turn: int) -> None:
+    page.fill("#prompt", question)
+    page.click("button[type=submit]")
+    page.wait_for_function(
+        f"""() => {{
+          const answers = document.querySelectorAll('.bubble.assistant');
+          return answers.length > {turn} && !document.querySelector('#stop:not([hidden])')
+                 && answers[{turn}].textContent.trim() !== '…';
+        }}""",
+        timeout=120_000,
+    )
+
+
+def test_lecture_notes_uploaded_in_the_browser_answer_a_students_question(demo_url, tmp_path):
+    """The issue's "done when": upload with a progress bar, then answers with citations from
+    those notes, and a plain "not in the notes" for a question they cannot answer. The demo
+    runs the simulator here, so the answer's words are made up; the citations are real."""
+    from tests.rag.conftest import make_pdf
+
+    slides = tmp_path / "week-04-clustering.pdf"
+    slides.write_bytes(
+        make_pdf(
+            [
+                ("Clustering", "The k-means algorithm was proposed by Stuart Lloyd in 1957."),
+                ("Choosing k", "The elbow method plots the within-cluster variance against k."),
+            ]
+        )
+    )
+    with chromium_page() as page:
+        _launch(page, demo_url, "lecturer")
+        page.get_by_role("link", name="Manage lecture notes").click()
+        page.set_input_files("#files", str(slides))
+        page.click("#upload-button")
+        page.wait_for_function(
+            "document.getElementById('progress-label').textContent.startsWith('Done')",
+            timeout=120_000,
+        )
+        assert page.locator("#progress").get_attribute("value") == "100"
+        page.screenshot(path=str(tmp_path / "lecturer-upload.png"), full_page=True)
+    with chromium_page() as page:
+        _launch(page, demo_url, "student")
+        _ask(page, "Who proposed the k-means algorithm, according to the week 4 slides?", 0)
+        sources = page.locator(".sources li")
+        assert sources.count() >= 1
+        assert "week 04 clustering" in sources.first.inner_text()
+        with page.expect_popup() as popup:
+            sources.first.get_by_role("link").click()
+        passage = popup.value
+        passage.wait_for_load_state()
+        assert "Stuart Lloyd" in passage.inner_text("#quoted")
+        passage.close()
+        _ask(page, "What is the capital of Australia?", 1)
+        refused = page.locator(".bubble.assistant").nth(1)
+        assert "do not contain an answer" in refused.inner_text()
+        assert "no-answer" in (refused.get_attribute("class") or "")
+        page.screenshot(path=str(tmp_path / "student-answers.png"), full_page=True)
+        if os.environ.get("CAIPI_SCREENSHOT_DIR"):
+            folder = os.environ["CAIPI_SCREENSHOT_DIR"]
+            page.screenshot(path=os.path.join(folder, "assistant-notes.png"), full_page=True)
+            page.set_viewport_size({"width": 800, "height": 1000})
+            page.screenshot(path=os.path.join(folder, "assistant-notes-800.png"), full_page=True)
+
+
+def test_the_demo_answers_from_its_sample_notes(demo_url):
+    with chromium_page() as page:
+        _launch(page, demo_url, "student")
+        _ask(page, "who defined machine learning, according to the week 1 notes?", 0)
+        quotes = page.locator(".sources li q").all_inner_texts()
+        assert any("Tom Mitchell, 1997" in quote for quote in quotes)

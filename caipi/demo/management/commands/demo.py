@@ -1,7 +1,8 @@
 """``manage.py demo``: a working CAIPI on embedded defaults, ready to click through.
 
 1. migrate and collect static files;
-2. seed the demo course (lecturer, TA, students) and an admin with a fresh password;
+2. seed the demo course (lecturer, TA, students) and an admin with a fresh password, and
+   index its sample lecture notes;
 3. start the local engine — the real small model (built once if needed) or the simulator;
 4. register it as the demo model's endpoint;
 5. set up the built-in LTI test platform, so "open as student / lecturer" are real launches;
@@ -49,6 +50,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         site = services.demo_seed()
+        self._say("indexing the sample lecture notes (the course assistant answers from them)")
+        for problem in services.demo_index_notes(course=site.course):
+            self._say(f"NOTE: {problem}")
         choice = processes.choose_engine(
             wanted=options["engine"],
             install=not options["no_model_build"],

