@@ -1,8 +1,10 @@
-"""ASGI entry point: ``/v1/`` to the gateway, static files, then Django for the rest.
+"""ASGI entry point: ``/v1/`` and the template run to the gateway, static files, then Django.
 
 The OpenAI-compatible API is dispatched by path prefix *before* Django's handler, to a
 raw ASGI app (caipi/gateway/app.py): the hot path pays no middleware and no
-sync-to-async hop. The lifespan protocol (which Django does not speak) starts and stops
+sync-to-async hop. A student's template run (``POST /api/prompts/templates/<id>/run/``)
+is likewise answered before Django (caipi/gateway/prompt_app.py). The lifespan protocol
+(which Django does not speak) starts and stops
 the gateway's background refresher; servers without lifespan get it lazily instead.
 """
 
@@ -21,7 +23,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 from servestatic import ServeStaticASGI  # noqa: E402
 
-from caipi.gateway import background  # noqa: E402
+from caipi.gateway import background, prompt_app  # noqa: E402
 from caipi.gateway.app import application as gateway_application  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Route one ASGI connection: lifespan, the /v1 gateway, or static files and Django."""
     if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
         await gateway_application(scope, receive, send)
+    elif scope["type"] == "http" and (run := prompt_app.RUN_PATH.match(scope["path"])):
+        await prompt_app.application(scope, receive, send, int(run.group(1)))
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)
     else:

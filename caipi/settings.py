@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "caipi.core",
     "caipi.governance",
     "caipi.gateway",
@@ -85,6 +87,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -372,6 +375,18 @@ CELERY_BEAT_SCHEDULE["governance-purge-conversations"] = {
     "schedule": 3600.0,
 }
 
+# --- prompt templates -----------------------------------------------------------------------
+
+PROMPTS_BATCH_RETENTION_HOURS = env_int(
+    "CAIPI_BATCH_RETENTION_HOURS",
+    24,
+    "Hours the results of a template batch run are kept after it ends, then deleted.",
+    minimum=0,
+)
+CELERY_BEAT_SCHEDULE["prompts-purge-batches"] = {
+    "task": "prompts.tasks.batches_purge_expired",
+    "schedule": 3600.0,
+}
 CELERY_BEAT_SCHEDULE["rag-purge-unanswered"] = {
     "task": "rag.tasks.unanswered_purge_expired",
     "schedule": 3600.0,
@@ -451,7 +466,9 @@ STATIC_ROOT = Path(
     )
     or DATA_DIR / "static"
 )
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "prompts" / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC", "Time zone for dates shown in pages.") or "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -475,6 +492,25 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "caipi.schema.CaipiAutoSchema",
+}
+# The OpenAPI schema of the session API under /api/ (/api/schema/, browsable at /api/docs/);
+# Swagger UI is served from the installed sidecar package, not from a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CAIPI REST API",
+    "DESCRIPTION": "Session-authenticated API of CAIPI's pages (templates, runs, quotas, "
+    "usage). The OpenAI-compatible API under /v1/ is documented by OpenAI's own reference.",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["caipi.schema.only_api_paths"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "caipi.schema.streaming_endpoints",
+    ],
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR.") or "INFO"

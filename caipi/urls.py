@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from caipi.core import views
 
@@ -14,6 +15,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("lti/", include("lms_connectors.urls")),
     path("api/deploy/", include("deploy.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("", include("prompts.urls")),
     path("", include("caipi.governance.urls")),
     path("", include("caipi.gateway.urls")),
     path("", include("rag.urls")),

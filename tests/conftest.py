@@ -69,6 +69,16 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, settings) -> No
     settings.GOVERNANCE_USAGE_FLUSH_SECONDS = 0
 
 
+@pytest.fixture(autouse=True)
+def _fresh_prompt_caches() -> Iterator[None]:
+    """Row ids come back after a test's rollback: no cached template may outlive its test."""
+    from prompts.cache import caches_clear
+
+    caches_clear()
+    yield
+    caches_clear()
+
+
 @pytest.fixture
 def course(db) -> Course:
     return Course.objects.create(title="Introduction to Machine Learning", label="ML101")

@@ -13,6 +13,10 @@ app registers what it adds, from its ``AppConfig.ready``::
 A course's home page shows the sections whose ``action`` the visitor may do there (asked
 through ``caipi.core.permissions``), in ``order``; the top bar shows the links whose
 ``action`` the signed-in user may do (no action: every signed-in user).
+
+Some cards depend on the course's content (one card per published prompt template): an
+app registers ``CourseCards`` whose ``cards(user, course)`` returns them, already limited to
+what that user may open (the app asks ``caipi.core.permissions`` itself).
 """
 
 from __future__ import annotations
@@ -57,13 +61,28 @@ class Shown:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class CourseCards:
+    """Cards on a course's home page that depend on the course's content, offered by an app."""
+
+    key: str
+    cards: Callable[[Any, Course], list[Shown]]
+    order: int = 100
+
+
 _SECTIONS: dict[str, CourseSection] = {}
+_CARDS: dict[str, CourseCards] = {}
 _LINKS: dict[str, TopLink] = {}
 
 
 def register_course_section(section: CourseSection) -> None:
     """Add (or replace, by ``key``) a section of the course home page."""
     _SECTIONS[section.key] = section
+
+
+def register_course_cards(cards: CourseCards) -> None:
+    """Add (or replace, by ``key``) a provider of content cards for course home pages."""
+    _CARDS[cards.key] = cards
 
 
 def register_top_link(link: TopLink) -> None:
@@ -73,12 +92,13 @@ def register_top_link(link: TopLink) -> None:
 
 def course_sections(*, user: Any, course: Course) -> list[Shown]:
     """The sections of ``course``'s home page that ``user`` may open, in order."""
-    ordered = sorted(_SECTIONS.values(), key=lambda s: (s.order, s.key))
-    return [
-        Shown(title=s.title, url=s.url(course), description=s.description)
-        for s in ordered
+    shown: list[tuple[int, str, list[Shown]]] = [
+        (s.order, s.key, [Shown(title=s.title, url=s.url(course), description=s.description)])
+        for s in _SECTIONS.values()
         if can(user, s.action, course)
     ]
+    shown += [(c.order, c.key, c.cards(user, course)) for c in _CARDS.values()]
+    return [card for _order, _key, cards in sorted(shown, key=lambda x: x[:2]) for card in cards]
 
 
 def top_links(*, user: Any) -> list[Shown]:

@@ -106,3 +106,45 @@ def demo_register_engine(*, name: str, url: str, health_path: str, description: 
         deploy_services.endpoint_remove(endpoint=endpoint)
     deploy_services.endpoint_add(model=model, url=url, health_path=health_path)
     return model
+
+
+DEMO_TEMPLATE = {
+    "engine": "plain",
+    "system_prompt": "You are the friendly tutor of the course {{ course.title }} "
+    "({{ course.label }}). Address the student as {{ user.given_name }}. Be brief.",
+    "user_prompt": "Explain {{ input.topic }} for a {{ input.level }} student, with one "
+    "example.",
+    "variables": [
+        {"name": "topic", "kind": "short_text", "label": "Topic", "max_length": 120},
+        {"name": "level", "kind": "choice", "label": "Level", "required": False,
+         "choices": ["beginner", "advanced"], "default": "beginner"},
+    ],
+    "params": {"temperature": 0.3, "max_tokens": 200},
+    "starters": ["Give me another example", "Quiz me on it"],
+    "tests": [
+        {"name": "Overfitting", "inputs": {"topic": "overfitting"},
+         "checks": [{"kind": "length", "min": 20}]},
+    ],
+}  # fmt: skip
+
+
+@transaction.atomic
+def demo_seed_prompts(*, course: Course, model: str) -> None:
+    """A published "Explain a concept" template in the demo course, once (on ``model``)."""
+    from prompts import services as prompt_services
+    from prompts.models import Template
+
+    if Template.objects.filter(course=course).exists():
+        return
+    lecturer = User.objects.get(username=DEMO_PEOPLE[0][0])
+    template = prompt_services.template_create(
+        actor=lecturer,
+        course=course,
+        name="Explain a concept",
+        description="Pick a topic of the course and get it explained at your level.",
+        content={**DEMO_TEMPLATE, "model": model},
+        note="Seeded by the demo",
+    )
+    prompt_services.template_publish(
+        actor=lecturer, template=template, version=template.versions.get()
+    )

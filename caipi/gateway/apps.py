@@ -41,3 +41,7 @@ class GatewayConfig(AppConfig):
                 ],
             )
         )
+
+        from caipi.gateway import prompt_wiring
+
+        prompt_wiring.connect()

@@ -117,13 +117,18 @@ async def complete(call: Call, upstream: Upstream) -> bytes:
 
 
 async def relay_chat(
-    principal: Principal, body: dict[str, Any], *, affinity_key: str | None = None
+    principal: Principal,
+    body: dict[str, Any],
+    *,
+    affinity_key: str | None = None,
+    template_version_id: int | None = None,
 ) -> AsyncIterator[bytes]:
     """Stream a chat completion as SSE bytes, for callers inside CAIPI (the course chat).
 
     ``await relay_chat(...)`` returns the byte iterator once the endpoint has answered, so
     every refusal happens before a response is started. ``body`` is an OpenAI chat request
-    (``model``, ``messages``, ...); it is streamed whatever ``stream`` says. Raises (before
+    (``model``, ``messages``, ...); it is streamed whatever ``stream`` says;
+    ``template_version_id`` is recorded with the usage of a template run. Raises (before
     the first byte) the same errors as /v1: NotFound, PermissionDenied, InvalidRequest,
     RateLimited, Unavailable.
     """
@@ -133,6 +138,7 @@ async def relay_chat(
     body = {**body, "stream": True}
     model_name = check_body(CHAT, body)
     call = call_prepare(principal, CHAT, body, model_name=model_name, affinity_key=affinity_key)
+    call.template_version_id = template_version_id
     upstream = await call_open(call)
     if upstream.response.status >= 300:
         message = (await complete(call, upstream)).decode("utf-8", "replace")

@@ -34,3 +34,19 @@ def run_job(self: Any, job_id: int) -> None:
                 raise self.retry(exc=exc, countdown=countdown) from None
             # No broker (eager, in the web process): retry in place, briefly.
             time.sleep(min(countdown, 1.0))
+
+
+@shared_task(name="caipi.gateway.tasks.run_prompt_tests", ignore_result=True)
+def run_prompt_tests(run_id: int) -> None:
+    """Run a template version's test cases (see caipi/gateway/prompt_work.py)."""
+    from caipi.gateway.prompt_work import testrun_execute
+
+    testrun_execute(run_id=run_id)
+
+
+@shared_task(name="caipi.gateway.tasks.run_prompt_batch", ignore_result=True)
+def run_prompt_batch(batch_id: int) -> None:
+    """Run a template over a batch of inputs (see caipi/gateway/prompt_work.py)."""
+    from caipi.gateway.prompt_work import batch_execute
+
+    batch_execute(batch_id=batch_id)

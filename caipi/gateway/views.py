@@ -15,6 +15,9 @@ from caipi.gateway import selectors
 from caipi.gateway.permissions import COURSE_USE_ASSISTANT
 from caipi.governance import selectors as governance_selectors
 from caipi.governance.policy import policy_required
+from prompts import selectors as prompt_selectors
+from prompts import services as prompt_services
+from prompts.i18n import in_user_language
 from rag.permissions import COURSE_MANAGE_DOCUMENTS
 from rag.selectors import documents_for
 
@@ -35,6 +38,30 @@ def assistant(request: HttpRequest, course_id: int) -> HttpResponse:
         "strings": _assistant_strings(),
     }
     return render(request, "gateway/assistant.html", context)
+
+
+@login_required
+@policy_required
+@require_GET
+@in_user_language
+def prompt_run_page(request: HttpRequest, template_id: int) -> HttpResponse:
+    """A published template's run form, answer and follow-ups, with the user's quota."""
+    template, version = prompt_selectors.template_for_run(
+        user=request.user, template_id=template_id
+    )
+    specs = prompt_services.specs_of(version)
+    context = {
+        "course": template.course,
+        "template": template,
+        "version": version,
+        "fields": [
+            {**spec.as_dict(), "kind": str(spec.kind), "default": spec.default} for spec in specs
+        ],
+        "keeps_history": governance_selectors.course_keeps_conversations(
+            course_id=template.home.pk
+        ),
+    }
+    return render(request, "prompts/run.html", context)
 
 
 def _assistant_strings() -> dict[str, str]:

@@ -16,7 +16,13 @@ def _titles(shown: list[navigation.Shown]) -> list[str]:
 
 def test_a_course_page_lists_the_apps_sections_in_their_order_for_a_lecturer(lecturer, course):
     titles = _titles(navigation.course_sections(user=lecturer, course=course))
-    assert titles == ["Course assistant", "Lecture notes", "Course usage", "LMS link and roster"]
+    assert titles == [
+        "Prompt templates",
+        "Course assistant",
+        "Lecture notes",
+        "Course usage",
+        "LMS link and roster",
+    ]
 
 
 def test_a_student_sees_only_the_sections_their_role_may_open(student, course):

@@ -22,11 +22,13 @@ from caipi.core.permissions import (
 
 pytestmark = pytest.mark.django_db
 
-LEARNER = {"course.view", "course.use_assistant", "document.view"}
+LEARNER = {"course.view", "course.use_assistant", "template.run", "document.view"}
 TEACHING = LEARNER | {
     "course.view_usage",
     "course.manage_lms_link",
     "course.place_activities",
+    "course.manage_prompts",
+    "template.edit",
     "course.manage_documents",
     "document.manage",
 }

@@ -90,6 +90,7 @@ class Command(BaseCommand):
             health_path=choice.engine.health_path,
             description=f"{choice.engine.kind} engine started by the demo on port {engine.port}",
         )
+        services.demo_seed_prompts(course=site.course, model=name)
         url = f"http://{options['host']}:{options['port']}"
         env = {"CAIPI_DEV_PLATFORM": "1", "SITE_URL": url}
         self._setup_dev_platform(url, site.course.pk)

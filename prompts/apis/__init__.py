@@ -1,0 +1,1 @@
+"""REST API of the prompts app (session-authenticated, under ``/api/prompts/``)."""
