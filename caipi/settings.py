@@ -99,7 +99,7 @@ ROOT_URLCONF = "caipi.urls"
 ASGI_APPLICATION = "caipi.asgi.application"
 WSGI_APPLICATION = "caipi.wsgi.application"
 AUTH_USER_MODEL = "core.User"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "signin"  # "open CAIPI again from your course"; staff find the admin login there
 
 TEMPLATES = [
     {
@@ -468,7 +468,7 @@ STATIC_ROOT = Path(
 )
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
-LOCALE_PATHS = [BASE_DIR / "prompts" / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # one German catalog for the whole UI: manage.py messages
 TIME_ZONE = env_str("TIME_ZONE", "UTC", "Time zone for dates shown in pages.") or "UTC"
 USE_I18N = True
 USE_TZ = True

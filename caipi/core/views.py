@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from caipi.core import metrics, navigation, selectors
@@ -58,3 +61,33 @@ def course_home(request: HttpRequest, course_id: int) -> HttpResponse:
         "sections": navigation.course_sections(user=request_user(request), course=course),
     }
     return render(request, "core/course_home.html", context)
+
+
+@require_GET
+def signin(request: HttpRequest) -> HttpResponse:
+    """Where a page that needs a signed-in user sends a visitor without a session
+    (``LOGIN_URL``): students and lecturers come from their LMS, so the page tells them to
+    open CAIPI again from their course; staff with a password sign in on the admin login."""
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
+    context = {"next": next_url, "admin_login": reverse("admin:login")}
+    return render(request, "core/signin.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def signout(request: HttpRequest) -> HttpResponse:
+    """Sign out: GET asks to confirm (a link cannot sign anyone out), POST signs out and
+    says how to come back."""
+    if request.method == "POST":
+        logout(request)
+        return redirect("signed_out")
+    if not request.user.is_authenticated:
+        return redirect("signed_out")
+    return render(request, "core/signout.html")
+
+
+@require_GET
+def signed_out(request: HttpRequest) -> HttpResponse:
+    """The page after signing out."""
+    return render(request, "core/signed_out.html")

@@ -27,7 +27,7 @@ def test_a_student_of_another_course_is_refused(client, outsider, course):
 def test_an_anonymous_visitor_is_sent_to_sign_in(client, course):
     response = client.get(f"/courses/{course.id}/")
     assert response.status_code == 302
-    assert "/login/" in response["Location"]
+    assert response["Location"].startswith("/signin/?next=")
 
 
 def test_an_unknown_course_is_not_found(client, admin):
