@@ -78,6 +78,5 @@ def _assistant_strings() -> dict[str, str]:
         "stopped": _("[stopped]"),
         "quota_unavailable": _("Quota unavailable."),
         "no_limits": _("No limits apply to you here."),
-        "left": _("%(limit)s: %(remaining)s of %(size)s left"),
         "resets": _("resets %(when)s"),
     }

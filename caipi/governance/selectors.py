@@ -25,6 +25,7 @@ from caipi.governance.models import (
     UsageRecord,
 )
 from caipi.governance.principal import Principal
+from caipi.governance.quota_words import limit_summary, limit_title, limit_whose
 from caipi.governance.services.quotas import quota_counter, quota_used, window_bounds
 
 logger = logging.getLogger(__name__)
@@ -45,19 +46,30 @@ def quota_overview(*, principal: Principal) -> list[dict[str, Any]]:
         counters.append(quota_counter(rule, subject, start, end, 0, 0))
     used = quota_used(tuple(counters))
     return [
-        {
-            "limit": rule.label,
-            "metric": rule.metric,
-            "window": rule.window,
-            "size": rule.size,
-            "used": spent,
-            "remaining": max(0, rule.size - spent),
-            "resets_at": datetime.fromtimestamp(counter.resets_at, UTC).isoformat(
-                timespec="seconds"
-            ),
-        }
-        for (rule, _), counter, spent in zip(pairs, counters, used, strict=True)
+        _limit_row(rule, subject, counter.resets_at, spent)
+        for (rule, subject), counter, spent in zip(pairs, counters, used, strict=True)
     ]
+
+
+def _limit_row(rule: Any, subject: str, resets_at: float, spent: int) -> dict[str, Any]:
+    """One limit for the quota overview: the numbers, and words for people (``title``,
+    ``summary``, ``whose``) in the active language; ``limit`` stays the admin's label."""
+    remaining = max(0, rule.size - spent)
+    model = subject.split("m", 1)[1] if rule.scope == "model" and "m" in subject else ""
+    return {
+        "limit": rule.label,
+        "title": limit_title(metric=rule.metric, window=rule.window),
+        "summary": limit_summary(
+            metric=rule.metric, window=rule.window, remaining=remaining, size=rule.size
+        ),
+        "whose": limit_whose(scope=rule.scope, model=model),
+        "metric": rule.metric,
+        "window": rule.window,
+        "size": rule.size,
+        "used": spent,
+        "remaining": remaining,
+        "resets_at": datetime.fromtimestamp(resets_at, UTC).isoformat(timespec="seconds"),
+    }
 
 
 def usage_records(

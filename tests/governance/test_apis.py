@@ -89,6 +89,27 @@ def test_quota_me_lists_every_applicable_limit_with_what_remains(student, course
     assert limits["course ML101 tokens per day"]["size"] == 1000
 
 
+def test_quota_me_says_each_limit_in_words_for_people(student, course):
+    QuotaLimit.objects.create(
+        scope="role", role="learner", metric="requests", window="minute", size=10
+    )
+    _admin_ceiling(course, size=20000)
+    limits = _client(student).get(f"/api/quota/me?course={course.pk}").json()["limits"]
+    words = {row["title"]: (row["summary"], row["whose"]) for row in limits}
+    assert words["Requests this minute"] == ("10 of 10 requests left this minute", "")
+    assert words["Tokens today"] == (
+        "20,000 of 20,000 tokens left today",
+        "shared by everyone in the course",
+    )
+
+
+def test_quota_me_speaks_german_to_a_german_user(student, course):
+    QuotaLimit.objects.create(scope="user", metric="tokens", window="day", size=5000)
+    client = _client(student)
+    limits = client.get(f"/api/quota/me?course={course.pk}", HTTP_ACCEPT_LANGUAGE="de").json()
+    assert limits["limits"][0]["summary"] == "5.000 von 5.000 Tokens heute übrig"
+
+
 def test_quota_me_in_another_course_is_refused(student, other_course):
     assert _client(student).get(f"/api/quota/me?course={other_course.pk}").status_code == 403
 

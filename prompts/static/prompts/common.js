@@ -78,10 +78,9 @@
       const row = document.createElement("div");
       row.className = "limit";
       const label = document.createElement("span");
-      label.textContent = fmt(gettext("%(left)s of %(size)s left (%(limit)s)"),
-        { left: limit.remaining, size: limit.size, limit: limit.limit });
+      label.textContent = limit.summary + (limit.whose ? " (" + limit.whose + ")" : "");
       const meter = document.createElement("meter");
-      meter.min = 0; meter.max = limit.size; meter.value = limit.remaining;
+      meter.min = 0; meter.max = limit.size; meter.value = Math.max(0, Math.min(limit.remaining, limit.size));
       meter.low = limit.size * 0.2; meter.high = limit.size * 0.5; meter.optimum = limit.size;
       meter.setAttribute("aria-label", label.textContent);
       const resets = document.createElement("small");

@@ -94,15 +94,17 @@
     }
   }
 
+  // One limit in words ("9 of 10 requests left this minute"); the bar shows what is left.
   function renderLimit(limit) {
     const row = document.createElement("div");
     row.className = "limit";
-    const used = Math.min(limit.used, limit.size);
-    const meter = document.createElement("meter");
-    meter.min = 0; meter.max = limit.size; meter.value = used;
-    meter.low = limit.size * 0.7; meter.high = limit.size * 0.9; meter.optimum = 0;
+    const left = Math.max(0, Math.min(limit.remaining, limit.size));
     const label = document.createElement("span");
-    label.textContent = fill(t.left, { limit: limit.limit, remaining: limit.remaining, size: limit.size });
+    label.textContent = limit.summary + (limit.whose ? " (" + limit.whose + ")" : "");
+    const meter = document.createElement("meter");
+    meter.min = 0; meter.max = limit.size; meter.value = left;
+    meter.low = limit.size * 0.2; meter.high = limit.size * 0.5; meter.optimum = limit.size;
+    meter.setAttribute("aria-label", label.textContent);
     const resets = document.createElement("small");
     resets.className = "muted";
     resets.textContent = fill(t.resets, { when: new Date(limit.resets_at).toLocaleString() });
