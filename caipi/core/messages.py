@@ -26,7 +26,17 @@ LOCALE = BASE / "locale"
 LANGUAGES = ["de"]
 DOMAINS = ("django", "djangojs")
 # Folders that hold no UI strings (or not ours): never scanned.
-IGNORE = ["*.venv*", "var", "docs", "tests", "node_modules", "locale", ".git", "build", "*.egg-info"]
+IGNORE = [
+    "*.venv*",
+    "var",
+    "docs",
+    "tests",
+    "node_modules",
+    "locale",
+    ".git",
+    "build",
+    "*.egg-info",
+]
 FIX_COMMAND = ".venv/bin/python manage.py messages"
 
 

@@ -15,7 +15,9 @@ def test_a_student_whose_session_ended_is_told_to_open_caipi_from_the_course(cli
     assert "/admin/login/" in answer.redirect_chain[-1][0] or "/admin/login/?next=" in page
 
 
-def test_the_sign_in_page_offers_staff_the_password_login_with_where_they_were_going(client, course):
+def test_the_sign_in_page_offers_staff_the_password_login_with_where_they_were_going(
+    client, course
+):
     page = client.get(f"/signin/?next=/courses/{course.id}/").content.decode()
     assert f"/admin/login/?next=/courses/{course.id}/" in page
 

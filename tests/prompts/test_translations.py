@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.utils import translation
 
+
 def test_refusals_speak_the_users_language():
     from prompts.variables import TemplateInvalid, inputs_clean, schema_parse
 
