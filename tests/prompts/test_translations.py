@@ -1,8 +1,7 @@
 """The prompts pages speak the user's language: refusals and the pages' scripts.
-(That every string has its German is checked for the whole UI in tests/core/test_translations.py.)"""
+(That every string has its German: tests/core/test_translations.py, for the whole UI.)"""
 
 from __future__ import annotations
-
 
 import pytest
 from django.utils import translation
