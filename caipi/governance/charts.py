@@ -15,6 +15,7 @@ WIDTH = 640
 BAR_HEIGHT = 22
 LABEL_WIDTH = 170
 COLUMN_AREA = 180
+MAX_TICKS = 6
 
 
 def _scale(values: Sequence[float]) -> float:
@@ -68,7 +69,7 @@ def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "") 
 
 
 def column_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "") -> SafeString:
-    """Vertical columns over time (one per day), labelled at the first and last column."""
+    """Vertical columns over time (one per day), the axis labelled at evenly spaced days."""
     if not rows:
         return format_html('<p class="muted chart-empty">{}: no usage yet.</p>', title)
     top = _scale([value for _, value in rows])
@@ -93,12 +94,18 @@ def column_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "
             for index, (label, value) in enumerate(rows)
         ),
     )
-    first, last = rows[0][0], rows[-1][0]
+    ticks = format_html_join(
+        "",
+        '<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>',
+        (
+            (round(10 + index * step + step / 2, 1), base + 18, anchor, rows[index][0])
+            for index, anchor in _ticks(len(rows))
+        ),
+    )
     return format_html(
         '<svg class="chart column-chart" role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" '
         'height="{}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" class="chart-title">{} '
-        '(max {})</text>{}<line x1="10" x2="{}" y1="{}" y2="{}" class="axis"/>'
-        '<text x="10" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">{}</text></svg>',
+        '(max {})</text>{}<line x1="10" x2="{}" y1="{}" y2="{}" class="axis"/>{}</svg>',
         title,
         WIDTH,
         base + 24,
@@ -110,9 +117,23 @@ def column_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "
         WIDTH - 10,
         base,
         base,
-        base + 18,
-        first,
-        WIDTH - 10,
-        base + 18,
-        last,
+        ticks,
     )
+
+
+def _ticks(count: int, most: int = MAX_TICKS) -> list[tuple[int, str]]:
+    """Which columns get a label under the axis: the first, the last and evenly spaced ones
+    between (at most ``most``), each once; the text anchor keeps the end labels inside."""
+    if count <= 0:
+        return []
+    if count == 1:
+        return [(0, "middle")]
+    gap = max(1, -(-(count - 1) // (most - 1)))
+    chosen = list(range(0, count - 1, gap))
+    if count - 1 - chosen[-1] < gap / 2 and len(chosen) > 1:
+        chosen.pop()  # too close to the last label to be read
+    chosen.append(count - 1)
+    return [
+        (index, "start" if index == 0 else "end" if index == count - 1 else "middle")
+        for index in chosen
+    ]

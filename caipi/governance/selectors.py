@@ -107,6 +107,16 @@ def usage_grouped(*, records: QuerySet[UsageRecord], by: str) -> list[dict[str, 
     return result if by == "day" else sorted(result, key=lambda row: -row["tokens"])
 
 
+def usage_per_day(*, records: QuerySet[UsageRecord], since: datetime) -> list[dict[str, Any]]:
+    """``usage_grouped(by="day")`` with a row for every day from ``since`` to today, days
+    without calls at zero: the chart's axis is the whole period, not only its busy days."""
+    found = {row["label"]: row for row in usage_grouped(records=records, by="day")}
+    first, today = timezone.localtime(since).date(), timezone.localdate()
+    empty = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "tokens": 0}
+    days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
+    return [found.get(day.isoformat(), {"label": day.isoformat(), **empty}) for day in days]
+
+
 def _label(value: Any, by: str) -> str:
     if by == "day":
         return value.date().isoformat() if value else "?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -40,7 +40,16 @@ def _usage_context(records, days: int, groupings: tuple[str, ...]) -> dict:
     context = {"days": days, "calls": records.count()}
     for by in groupings:
         context[f"by_{by}"] = selectors.usage_grouped(records=records, by=by)
+    by_day = selectors.usage_per_day(records=records, since=_since(days))
+    context["by_day"] = by_day if context["calls"] else []
     return context
+
+
+def _since(days: int) -> datetime:
+    """The first moment of the period: midnight ``days - 1`` days ago, so ``days`` whole
+    days (today included) are shown."""
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=days - 1)
 
 
 @login_required
@@ -48,8 +57,8 @@ def usage_site(request: HttpRequest) -> HttpResponse:
     """Site usage for admins: per day, model, course and role."""
     require(request.user, SITE_ADMIN)
     days = _days(request)
-    records = selectors.usage_records(since=timezone.now() - timedelta(days=days))
-    context = _usage_context(records, days, ("day", "model", "course", "role"))
+    records = selectors.usage_records(since=_since(days))
+    context = _usage_context(records, days, ("model", "course", "role"))
     return render(request, "governance/usage.html", context | {"scope_title": "All courses"})
 
 
@@ -60,8 +69,8 @@ def usage_course(request: HttpRequest, course_id: int) -> HttpResponse:
     require(request.user, COURSE_VIEW_USAGE, course)
     days = _days(request)
     courses = Course.objects.filter(pk=course.pk)
-    records = selectors.usage_records(since=timezone.now() - timedelta(days=days), courses=courses)
-    context = _usage_context(records, days, ("day", "model", "role"))
+    records = selectors.usage_records(since=_since(days), courses=courses)
+    context = _usage_context(records, days, ("model", "role"))
     return render(
         request, "governance/usage.html", context | {"course": course, "scope_title": str(course)}
     )
@@ -78,9 +87,7 @@ def usage_export_csv(request: HttpRequest) -> HttpResponse:
         courses = Course.objects.filter(pk=course.pk)
     else:
         require(request.user, SITE_ADMIN)
-    records = selectors.usage_records(
-        since=timezone.now() - timedelta(days=_days(request)), courses=courses
-    )
+    records = selectors.usage_records(since=_since(_days(request)), courses=courses)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="caipi-usage.csv"'
     writer = csv.writer(response)

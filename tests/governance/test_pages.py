@@ -90,3 +90,37 @@ def test_the_students_usage_policy_does_not_stop_staff_from_staff_pages(
     client.force_login(admin)
     assert client.get("/usage/").status_code == 200
     assert not PolicyAcceptance.objects.exists()
+
+
+def _day_chart(page: str) -> str:
+    chart = page[page.index('<section id="by-day">') :]
+    return chart[: chart.index("</section>")]
+
+
+def _ticks(page: str) -> list[str]:
+    import re
+
+    return re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', _day_chart(page))
+
+
+def test_the_usage_chart_axis_spans_the_period_with_distinct_dates(client, lecturer, course):
+    from django.utils import timezone
+
+    usage_record(user_id=lecturer.pk, course_id=course.pk, model="m", prompt_tokens=5)
+    usage_flush()
+    client.force_login(lecturer)
+    page = client.get(f"/courses/{course.pk}/usage/?days=30").content.decode()
+    ticks = _ticks(page)
+    today = timezone.localdate()
+    assert ticks[0] == (today - timezone.timedelta(days=29)).isoformat()
+    assert ticks[-1] == today.isoformat()
+    assert len(ticks) == len(set(ticks)) and 3 <= len(ticks) <= 6
+    assert _day_chart(page).count('class="bar"') == 30
+
+
+def test_a_one_day_usage_chart_labels_its_day_once(client, lecturer, course):
+    usage_record(user_id=lecturer.pk, course_id=course.pk, model="m", prompt_tokens=5)
+    usage_flush()
+    client.force_login(lecturer)
+    page = client.get(f"/courses/{course.pk}/usage/?days=1").content.decode()
+    assert len(_ticks(page)) == 1
