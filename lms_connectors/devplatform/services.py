@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from caipi.core.models import Course
+from caipi.core.models import Course, CourseRole, Membership
 from lms_connectors import claims
 from lms_connectors.devplatform import signing
-from lms_connectors.models import LtiContext, Platform, RegistrationMethod
+from lms_connectors.models import LtiContext, LtiIdentity, Platform, RegistrationMethod
 from lms_connectors.services import platform_register_manual
 
 
@@ -33,14 +33,60 @@ def devplatform_setup(*, course: Course | None = None) -> Platform:
         LtiContext.objects.update_or_create(
             platform=platform, context_id=signing.CONTEXT["id"], defaults={"course": course}
         )
+        personas_link(course=course)
     return platform
+
+
+# Which course members stand for which persona: the n-th instructor or learner by username.
+PERSONA_SEATS = {"lecturer": (CourseRole.INSTRUCTOR, 0), "student": (CourseRole.LEARNER, 0),
+                 "student2": (CourseRole.LEARNER, 1)}  # fmt: skip
+
+
+def personas_link(*, course: Course) -> dict[str, int]:
+    """Let the platform's personas launch as the course's existing members (the demo's
+    seeded lecturer and students) instead of as new users: the lecturer persona is the
+    course's first instructor, the students its first two learners (by username). A persona
+    that already has a CAIPI user keeps it. Returns persona -> user id of those linked."""
+    issuer, linked = signing.issuer(), {}
+    for persona, (role, seat) in PERSONA_SEATS.items():
+        sub = signing.PERSONAS[persona]["sub"]
+        if LtiIdentity.objects.filter(issuer=issuer, sub=sub).exists():
+            continue
+        members = Membership.objects.filter(course=course, role=role).order_by("user__username")
+        member = members.select_related("user")[seat : seat + 1].first()
+        taken = member and LtiIdentity.objects.filter(issuer=issuer, user=member.user).exists()
+        if member is not None and not taken:
+            LtiIdentity.objects.create(issuer=issuer, sub=sub, user=member.user)
+            linked[persona] = member.user_id
+    return linked
+
+
+def persona_profile(persona: str) -> dict[str, Any]:
+    """The persona as the platform sends it: its own claims, with the names and e-mail of
+    the CAIPI user it launches as (when linked), so a launch does not rename that user."""
+    person = dict(signing.PERSONAS[persona])
+    identity = (
+        LtiIdentity.objects.filter(issuer=signing.issuer(), sub=person["sub"])
+        .select_related("user")
+        .first()
+    )
+    if identity is not None:
+        user = identity.user
+        names = {
+            "given_name": user.first_name,
+            "family_name": user.last_name,
+            "email": user.email,
+            "name": user.display_name or user.get_full_name(),
+        }
+        person.update({key: value for key, value in names.items() if value})
+    return person
 
 
 def launch_claims(
     *, persona: str, nonce: str, message: str, custom: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """The id_token body a launch of ``persona`` carries (resource link or deep linking)."""
-    person = signing.PERSONAS[persona]
+    person = persona_profile(persona)
     base = signing.base_url()
     body: dict[str, Any] = {
         "aud": signing.CLIENT_ID,

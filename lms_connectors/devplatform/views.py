@@ -57,7 +57,7 @@ def index(request: HttpRequest) -> HttpResponse:
     """The fake Moodle course page: open CAIPI as student or lecturer, placed activities."""
     context = {
         "course": signing.CONTEXT,
-        "personas": signing.PERSONAS,
+        "personas": {persona: services.persona_profile(persona) for persona in signing.PERSONAS},
         "items": cache.get(ITEMS_KEY, []),
         "scores": cache.get(SCORES_KEY, []),
     }
@@ -185,7 +185,7 @@ def nrps(request: HttpRequest, context_id: str) -> JsonResponse:
             "user_id": p["sub"],
             **{k: p[k] for k in ("name", "given_name", "family_name", "email", "roles")},
         }
-        for p in signing.PERSONAS.values()
+        for p in map(services.persona_profile, signing.PERSONAS)
     ]
     body = {"id": request.build_absolute_uri(), "context": signing.CONTEXT, "members": members}
     return JsonResponse(

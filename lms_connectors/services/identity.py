@@ -24,11 +24,15 @@ def lti_user_upsert(*, issuer: str, sub: str, profile: dict[str, Any], launched:
     ``profile`` holds the claims the platform chose to send (given_name, family_name,
     name, email, locale); absent claims leave stored values alone.
     """
-    user, _ = User.objects.get_or_create(
-        username=lti_username(issuer=issuer, sub=sub),
-        defaults={"password": make_password(None)},  # unusable: LTI users never log in by password
-    )
-    identity, _ = LtiIdentity.objects.get_or_create(issuer=issuer, sub=sub, defaults={"user": user})
+    identity = LtiIdentity.objects.filter(issuer=issuer, sub=sub).select_related("user").first()
+    if identity is None:  # a new person (an identity may also point at an existing user)
+        user, _ = User.objects.get_or_create(
+            username=lti_username(issuer=issuer, sub=sub),
+            defaults={"password": make_password(None)},  # unusable: LTI users log in via LTI
+        )
+        identity, _ = LtiIdentity.objects.get_or_create(
+            issuer=issuer, sub=sub, defaults={"user": user}
+        )
     if launched:
         LtiIdentity.objects.filter(pk=identity.pk).update(last_launch_at=timezone.now())
     changed = _apply_profile(identity.user, profile)

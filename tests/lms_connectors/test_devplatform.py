@@ -78,3 +78,57 @@ def test_open_as_lecturer_places_an_activity_and_syncs_the_roster(dev):
     )
     assert synced.status_code == 200, synced.text
     assert Membership.objects.filter(course_id=course_id).count() == 3
+
+
+@pytest.fixture
+def seeded(db):
+    """The demo's course and people (caipi.demo seeds them like this)."""
+    from caipi.core.models import Course, User
+
+    course = Course.objects.create(label="ML101", title="Introduction to Machine Learning")
+    people = {}
+    for username, first, role in (
+        ("ada", "Ada", CourseRole.INSTRUCTOR), ("grace", "Grace", CourseRole.TEACHING_ASSISTANT),
+        ("bob", "Bob", CourseRole.LEARNER), ("carol", "Carol", CourseRole.LEARNER),
+    ):  # fmt: skip
+        people[username] = User.objects.create(
+            username=username, first_name=first, last_name="Demo", display_name=f"{first} Demo"
+        )
+        Membership.objects.create(user=people[username], course=course, role=role)
+    return course, people
+
+
+def test_the_test_lms_launches_as_the_seeded_people_not_as_new_users(dev, seeded):
+    from caipi.core.models import User
+    from lms_connectors.devplatform.services import devplatform_setup
+
+    course, people = seeded
+    devplatform_setup(course=course)
+    users_before = User.objects.count()
+
+    for persona, expected in (("student", "bob"), ("lecturer", "ada"), ("student2", "carol")):
+        landed = _open_as(dev, persona)
+        assert landed.headers["Location"] == f"/courses/{course.pk}/"
+        page = dev.get(landed.headers["Location"]).text
+        assert f"{people[expected].display_name}</span>" in page  # the top bar's "who"
+        dev.cookies.clear()
+
+    assert User.objects.count() == users_before
+    assert not User.objects.filter(username__startswith="lti-").exists()
+    assert Membership.objects.filter(course=course).count() == 4
+    people["ada"].refresh_from_db()
+    assert people["ada"].first_name == "Ada"  # the launch did not rename her
+
+
+def test_the_roster_sync_of_the_test_lms_adds_no_second_copy_of_anyone(dev, seeded):
+    from lms_connectors.devplatform.services import devplatform_setup
+
+    course, _ = seeded
+    devplatform_setup(course=course)
+    _open_as(dev, "lecturer")
+    synced = dev.post(
+        f"/lti/api/courses/{course.pk}/roster-sync/",
+        headers={"X-CSRFToken": dev.cookies["csrftoken"], "Referer": str(dev.base_url)},
+    )
+    assert synced.status_code == 200, synced.text
+    assert Membership.objects.filter(course=course).count() == 4
