@@ -5,7 +5,9 @@ notes when it has some (see ``caipi/gateway/notes.py``).
 A Django async view (not part of /v1): it needs the session, CSRF protection and the
 course membership check. The body is an OpenAI chat request plus ``course_id`` and an
 optional ``conversation_id`` (used as the routing affinity key, for prefix-cache reuse).
-Answers are SSE bytes exactly as on /v1; refusals are JSON in OpenAI's error shape.
+Answers are SSE bytes exactly as on /v1, plus the answer rendered as safe HTML
+(``caipi`` events, see ``transcript.with_answer_html``); refusals are JSON in OpenAI's
+error shape.
 
 ``POST /api/jobs/`` submits a batch of chat requests (202 + Location), ``GET
 /api/jobs/<id>/`` reports its progress and, when finished, its results.
@@ -36,7 +38,7 @@ from caipi.core.permissions import require
 from caipi.gateway import notes, selectors, services
 from caipi.gateway.permissions import COURSE_USE_ASSISTANT
 from caipi.gateway.relay import relay_chat
-from caipi.gateway.transcript import transcribed
+from caipi.gateway.transcript import transcribed, with_answer_html
 from caipi.gateway.validation import InvalidRequest, parse_body
 from caipi.governance import selectors as governance_selectors
 from caipi.governance.policy import PolicyNotAccepted
@@ -79,6 +81,7 @@ async def chat_api(request: HttpRequest) -> HttpResponseBase:
         chunks = (
             notes.with_citations(chunks, turn) if turn.answered else notes.without_notes(chunks)
         )
+        chunks = with_answer_html(chunks)  # Markdown rendered safely, as on the run page
     except ApplicationError as exc:
         return error_response(exc)
     except orjson.JSONDecodeError:

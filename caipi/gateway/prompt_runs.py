@@ -20,24 +20,20 @@ The combining step of the prompts app (templates, inputs, rendering) with the ga
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from asgiref.sync import sync_to_async
 from django.utils.translation import gettext as _
 
 from caipi.core.errors import NotFound, PermissionDenied
-from caipi.gateway.transcript import delta_texts
+from caipi.gateway.transcript import with_answer_html
 from caipi.gateway.validation import InvalidRequest
 from caipi.governance.selectors import course_keeps_conversations
 from prompts import selectors, services
 from prompts.context import context_build
-from prompts.markdown import answer_html
 from prompts.models import Template, TemplateVersion
 from prompts.rendering import render_prompts
 from prompts.variables import inputs_clean
@@ -53,7 +49,6 @@ LECTURER_SET = frozenset(
 MAX_TURNS = 20
 MAX_TURN_CHARS = 20_000
 MAX_FOLLOW_UP = 4000
-RENDER_EVERY = 0.4
 
 
 @dataclass(frozen=True)
@@ -160,11 +155,6 @@ def _prepared(
     return PreparedRun(template, version, body, getattr(user, "pk", None) or 0, inputs)
 
 
-def _html_event(text: str, *, final: bool, run_id: int | None = None) -> bytes:
-    data = {"caipi": {"html": answer_html(text), "final": final, "run_id": run_id}}
-    return b"data: " + orjson.dumps(data) + b"\n\n"
-
-
 def _record(prepared: PreparedRun, answer: str) -> int | None:
     """Record the run once it ended (off the path to the first token): the texts only
     when the course keeps history."""
@@ -180,30 +170,14 @@ def _record(prepared: PreparedRun, answer: str) -> int | None:
     return run.pk
 
 
-async def rendered(chunks: AsyncIterator[bytes], prepared: PreparedRun) -> AsyncIterator[bytes]:
+def rendered(chunks: AsyncIterator[bytes], prepared: PreparedRun) -> AsyncIterator[bytes]:
     """The stream unchanged, plus rendered-HTML events and the run record (step 3)."""
-    buffer, parts = b"", []
-    last_render, rendered_length = time.monotonic(), 0
-    completed = False
-    try:
-        async for chunk in chunks:
-            yield chunk
-            buffer += chunk
-            *blocks, buffer = buffer.split(b"\n\n")
-            for block in blocks:
-                parts.extend(delta_texts(block))
-            text = "".join(parts)
-            if len(text) > rendered_length and time.monotonic() - last_render >= RENDER_EVERY:
-                yield await asyncio.to_thread(_html_event, text, final=False)
-                last_render, rendered_length = time.monotonic(), len(text)
-        completed = True
-    finally:
-        parts.extend(delta_texts(buffer))
-        answer = "".join(parts)
+
+    async def finish(answer: str) -> dict[str, Any]:
         try:
-            run_id = await sync_to_async(_record)(prepared, answer)
+            return {"run_id": await sync_to_async(_record)(prepared, answer)}
         except Exception:
             logger.exception("could not record a run of template %s", prepared.template.pk)
-            run_id = None
-    if completed:
-        yield await asyncio.to_thread(_html_event, answer, final=True, run_id=run_id)
+            return {"run_id": None}
+
+    return with_answer_html(chunks, finish)

@@ -27,7 +27,7 @@ async def test_a_course_member_gets_the_answer_streamed(async_client, student, c
     )
     assert response.status_code == 200
     raw = b"".join([chunk async for chunk in response.streaming_content])
-    assert raw.endswith(b"data: [DONE]\n\n") and b'"model":"tutor"' in raw
+    assert b"data: [DONE]\n\n" in raw and b'"model":"tutor"' in raw
 
 
 async def test_an_outsider_may_not_chat_in_the_course(async_client, outsider, course, tutor):
@@ -103,3 +103,16 @@ async def test_a_course_that_opted_in_keeps_the_question_and_the_streamed_answer
     assert [role for role, _ in texts] == ["user", "assistant", "user", "assistant"]
     assert texts[0][1] == "Hi"
     assert texts[1][1] == "".join(delta_texts(raw)) != ""
+
+
+async def test_the_answer_also_arrives_as_sanitized_html(async_client, student, course, tutor):
+    await async_client.aforce_login(student)
+    response = await async_client.post(
+        "/api/chat/", chat(course.pk), content_type="application/json"
+    )
+    raw = b"".join([chunk async for chunk in response.streaming_content])
+    events = [
+        orjson.loads(line[6:]) for line in raw.split(b"\n\n") if line.startswith(b'data: {"caipi"')
+    ]
+    assert events and events[-1]["caipi"]["final"] is True
+    assert events[-1]["caipi"]["html"].startswith("<p>")

@@ -39,19 +39,26 @@
     item.textContent = error.message || t.failed;
   }
 
-  // The answer text with each [n] that names a citation turned into a link to its passage.
-  function linkCitations(target, text, citations) {
+  // Each [n] in the shown answer that names a citation becomes a link to its passage. Works
+  // on the text nodes of the server-rendered (sanitized) HTML, so no markup is parsed here.
+  function linkCitations(target, citations) {
     const byNumber = new Map(citations.map((c) => [String(c.number), c]));
-    const parts = text.split(/(\[\d+\])/);
-    target.replaceChildren(...parts.map((part) => {
-      const match = /^\[(\d+)\]$/.exec(part);
-      const citation = match && byNumber.get(match[1]);
-      if (!citation) return document.createTextNode(part);
-      const link = document.createElement("a");
-      link.href = citation.url; link.target = "_blank"; link.rel = "noopener";
-      link.className = "cite"; link.textContent = part; link.title = citation.document;
-      return link;
-    }));
+    const walker = document.createTreeWalker(target, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    while (walker.nextNode()) if (/\[\d+\]/.test(walker.currentNode.nodeValue)) nodes.push(walker.currentNode);
+    for (const node of nodes) {
+      if (node.parentElement && node.parentElement.closest("code, pre, a")) continue;
+      const parts = node.nodeValue.split(/(\[\d+\])/);
+      node.replaceWith(...parts.map((part) => {
+        const match = /^\[(\d+)\]$/.exec(part);
+        const citation = match && byNumber.get(match[1]);
+        if (!citation) return document.createTextNode(part);
+        const link = document.createElement("a");
+        link.href = citation.url; link.target = "_blank"; link.rel = "noopener";
+        link.className = "cite"; link.textContent = part; link.title = citation.document;
+        return link;
+      }));
+    }
   }
 
   function sourceList(citations) {
@@ -115,7 +122,7 @@
   async function readStream(response, target) {
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
-    let buffer = "", text = "", citations = [];
+    let buffer = "", text = "", citations = [], rendered = null;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -129,6 +136,13 @@
           if (data === "[DONE]") continue;
           const chunk = JSON.parse(data);
           if (chunk.error) { showError(target, chunk.error); return text; }
+          if (chunk.caipi) {
+            // The answer so far as HTML, rendered and sanitized by the server (Markdown).
+            target.innerHTML = chunk.caipi.html;
+            target.classList.add("answer");
+            rendered = text;
+            continue;
+          }
           if (chunk.caipi_citations && chunk.caipi_citations.length) {
             citations = chunk.caipi_citations;
             target.after(sourceList(citations));
@@ -140,12 +154,20 @@
             target.before(notice);
           }
           const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
-          if (delta && delta.content) { text += delta.content; target.textContent = text; }
+          if (delta && delta.content) {
+            text += delta.content;
+            // Plain text until the first rendering arrives; then the text that is newer than
+            // the last rendering is appended to it, as text.
+            if (rendered === null) target.textContent = text;
+            else target.lastElementChild
+              ? target.lastElementChild.append(delta.content)
+              : target.append(delta.content);
+          }
         }
       }
       log.scrollTop = log.scrollHeight;
     }
-    if (citations.length) linkCitations(target, text, citations);
+    if (citations.length) linkCitations(target, citations);
     return text;
   }
 
