@@ -12,10 +12,11 @@ The combining step of the prompts app (templates, inputs, rendering) with the ga
 2. The relay reserves the quota, opens the stream on an endpoint (affinity on the version,
    so its system prompt stays in an engine's prefix cache) and records usage with the
    version's id.
-3. ``rendered`` passes the SSE bytes through unchanged and, on the side, renders the
-   answer so far as safe HTML every ``RENDER_EVERY`` seconds and once at the end
-   (``data: {"caipi": {"html": ...}}`` events), then records the run (and, in courses that
-   keep history, its inputs and answer).
+3. ``rendered`` passes the SSE bytes through unchanged, after one ``caipi_citations``
+   event when the prompt holds lecture-note passages (``prompt_notes``), and, on the side,
+   renders the answer so far as safe HTML (``transcript.with_answer_html``: ``data:
+   {"caipi": {"html": ...}}`` events), then records the run (and, in courses that keep
+   history, its inputs and answer).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.utils.translation import gettext as _
 
@@ -35,7 +37,8 @@ from caipi.governance.selectors import course_keeps_conversations
 from prompts import selectors, services
 from prompts.context import context_build
 from prompts.models import Template, TemplateVersion
-from prompts.rendering import render_prompts
+from prompts.rendering import Passage, render_prompts
+from prompts.rendering.data import MAX_ITEMS
 from prompts.variables import inputs_clean
 
 logger = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class PreparedRun:
     user_id: int
     inputs: dict[str, Any]
     record: bool = True
+    citations: tuple[dict[str, Any], ...] = ()
 
 
 def _refuse_lecturer_fields(payload: dict[str, Any]) -> None:
@@ -128,7 +132,10 @@ def try_prepare(
         raise NotFound(_("Library templates are tried in a course, after copying them."))
     student = sample_student(template.course)
     prepared = _prepared(student, template, version, payload, request, role="learner")
-    return PreparedRun(template, version, prepared.body, user.pk, prepared.inputs, record=False)
+    return PreparedRun(
+        template, version, prepared.body, user.pk, prepared.inputs, record=False,
+        citations=prepared.citations,
+    )  # fmt: skip
 
 
 def _prepared(
@@ -152,7 +159,21 @@ def _prepared(
     if follow_up:
         messages.append({"role": "user", "content": follow_up})
     body = {**version.params, "model": version.model, "messages": messages}
-    return PreparedRun(template, version, body, getattr(user, "pk", None) or 0, inputs)
+    citations = _citations(context.passages, prompts.system + prompts.user)
+    user_id = getattr(user, "pk", None) or 0
+    return PreparedRun(template, version, body, user_id, inputs, citations=citations)
+
+
+def _citations(passages: list[Passage], rendered: str) -> tuple[dict[str, Any], ...]:
+    """The citations of the passages the rendered prompt holds, numbered as it numbers
+    them (``<passage n="1" ...>``); none when the template does not use ``passages``."""
+    if '<passage n="1"' not in rendered:
+        return ()
+    return tuple(
+        {**passage.citation, "number": number}
+        for number, passage in enumerate(passages[:MAX_ITEMS], start=1)
+        if passage.citation is not None and f'<passage n="{number}"' in rendered
+    )
 
 
 def _record(prepared: PreparedRun, answer: str) -> int | None:
@@ -180,4 +201,15 @@ def rendered(chunks: AsyncIterator[bytes], prepared: PreparedRun) -> AsyncIterat
             logger.exception("could not record a run of template %s", prepared.template.pk)
             return {"run_id": None}
 
-    return with_answer_html(chunks, finish)
+    return with_answer_html(_citations_first(chunks, prepared.citations), finish)
+
+
+async def _citations_first(
+    chunks: AsyncIterator[bytes], citations: tuple[dict[str, Any], ...]
+) -> AsyncIterator[bytes]:
+    """The stream after one ``{"caipi_citations": [...]}`` event (as the course assistant
+    sends it) when the prompt holds lecture-note passages."""
+    if citations:
+        yield b"data: " + orjson.dumps({"caipi_citations": list(citations)}) + b"\n\n"
+    async for chunk in chunks:
+        yield chunk

@@ -5,6 +5,8 @@ lms_connectors offer registries for (they must not import the gateway or each ot
 * where test runs and batch runs go (the model's Celery queue);
 * the LMS's data for templates: the course's placed activities and, from the user's
   latest launch into the course, the resource link title and custom parameters;
+* the lecture-note passages of templates that opt into retrieval, with their citations
+  (``caipi/gateway/prompt_notes.py``);
 * the course page's cards: one per published template a student may run;
 * the deep-linking target ``prompt:<id>`` (``lms_connectors.targets``): each published
   template can be placed; a placement opens the run form; in a copied course it adopts
@@ -25,6 +27,7 @@ from caipi.core import navigation
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
 from caipi.core.permissions import COURSE_VIEW, can
+from caipi.gateway.prompt_notes import notes_context
 from lms_connectors import claims, targets
 from prompts import cache as prompt_cache
 from prompts import registry
@@ -190,6 +193,7 @@ def connect() -> None:
     registry.register_queue(registry.TEST_RUN, _enqueue(registry.TEST_RUN))
     registry.register_queue(registry.BATCH_RUN, _enqueue(registry.BATCH_RUN))
     registry.register_context_provider("lms", lms_context)
+    registry.register_context_provider("notes", notes_context)
     targets.register(
         targets.TargetKind(
             kind="prompt", label="Published prompt", resolve=_resolve, choices=_choices

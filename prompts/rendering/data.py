@@ -39,6 +39,9 @@ class Passage:
 
     text: str
     source: str = ""
+    # What the run page shows for this passage when it is cited (document, page, link,
+    # quote), as the provider that retrieved it describes it; never part of the prompt.
+    citation: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass

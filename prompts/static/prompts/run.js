@@ -3,7 +3,7 @@
   "use strict";
   const root = document.getElementById("run");
   if (!root) return;
-  const { gettext, errorMessage, streamAnswer, refreshQuota, el } = window.CAIPI;
+  const { gettext, errorMessage, streamAnswer, refreshQuota, el, sourceList, linkCitations } = window.CAIPI;
   const $ = (id) => document.getElementById(id);
   const csrf = root.dataset.csrf;
   const url = `/api/prompts/templates/${root.dataset.templateId}/run/`;
@@ -55,11 +55,15 @@
     $("stop").focus();
     const payload = { inputs, history };
     if (followUp) payload.follow_up = followUp;
-    let ok = false;
+    let ok = false, citations = [];
     try {
       const result = await streamAnswer(url, payload, csrf, {
         onText: (text) => { answer.textContent = text; },
-        onHtml: (html) => { answer.innerHTML = html; }, // rendered and sanitized by the server
+        onHtml: (html, final) => {
+          answer.innerHTML = html; // rendered and sanitized by the server
+          if (final && citations.length) linkCitations(answer, citations);
+        },
+        onCitations: (found) => { citations = found; answer.after(sourceList(found)); },
       }, controller.signal);
       lastAnswer = result.text;
       if (followUp) history.push({ role: "user", content: followUp });
@@ -100,6 +104,9 @@
   });
   $("regenerate").addEventListener("click", () => {
     if (controller || inputs === null) return;
+    if (conversation.lastElementChild && conversation.lastElementChild.classList.contains("sources")) {
+      conversation.lastElementChild.remove();
+    }
     const last = conversation.lastElementChild;
     if (last && last.classList.contains("assistant")) last.remove();
     if (history.length && history[history.length - 1].role === "assistant") history.pop();
