@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "caipi.core.i18n.UserLanguageMiddleware",  # the user's chosen or LMS language
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -484,6 +485,8 @@ SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
 SESSION_COOKIE_SAMESITE = "None" if _https else "Lax"
 CSRF_COOKIE_SAMESITE = "None" if _https else "Lax"
+LANGUAGE_COOKIE_SECURE = _https  # the language switch's cookie works inside the LMS frame too
+LANGUAGE_COOKIE_SAMESITE = "None" if _https else "Lax"
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "caipi.core.errors.api_exception_handler",

@@ -15,6 +15,7 @@ urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("signout/", views.signout, name="signout"),
     path("signed-out/", views.signed_out, name="signed_out"),
+    path("language/", views.language_choose, name="set_language"),
     path("admin/", admin.site.urls),
     path("lti/", include("lms_connectors.urls")),
     path("api/deploy/", include("deploy.urls")),

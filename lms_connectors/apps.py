@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class LmsConnectorsConfig(AppConfig):
@@ -13,8 +14,10 @@ class LmsConnectorsConfig(AppConfig):
         navigation.register_course_section(
             navigation.CourseSection(
                 key="lms",
-                title="LMS link and roster",
-                description="Where this course comes from, and syncing its members from Moodle.",
+                title=gettext_lazy("LMS link and roster"),
+                description=gettext_lazy(
+                    "Where this course comes from, and syncing its members from Moodle."
+                ),
                 action=COURSE_MANAGE_LMS_LINK,
                 url=lambda course: reverse("lti_course", args=[course.pk]),
                 order=30,

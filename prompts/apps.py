@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class PromptsConfig(AppConfig):
@@ -14,8 +15,10 @@ class PromptsConfig(AppConfig):
         navigation.register_course_section(
             navigation.CourseSection(
                 key="prompts",
-                title="Prompt templates",
-                description="Write, test and publish the prompts students run in one click.",
+                title=gettext_lazy("Prompt templates"),
+                description=gettext_lazy(
+                    "Write, test and publish the prompts students run in one click."
+                ),
                 action=COURSE_MANAGE_PROMPTS,
                 url=lambda course: reverse("prompts:course_prompts", args=[course.pk]),
                 order=5,

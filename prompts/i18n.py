@@ -1,5 +1,7 @@
-"""The language of the prompts pages: the one the LMS launch gave the user, if CAIPI
-speaks it, else what the browser asks for (Django's LocaleMiddleware)."""
+"""The language of the prompts pages: the user's (``caipi.core.i18n.user_language``: the one
+they chose, else the LMS launch's), else what the browser asks for. The project's
+middleware does this for every page; this decorator keeps views that render outside it
+(tests calling them directly, the script catalog) in the same language."""
 
 from __future__ import annotations
 
@@ -7,19 +9,13 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils import translation
 
-SPOKEN = {code for code, _name in settings.LANGUAGES}
+from caipi.core.i18n import user_language
 
-
-def user_language(user: Any) -> str | None:
-    """``de`` for a user whose LMS locale is ``de-DE`` or ``de_AT``; None if not spoken."""
-    locale = (getattr(user, "locale", "") or "").replace("_", "-").split("-", 1)[0].lower()
-    return locale if locale in SPOKEN else None
-
+__all__ = ["in_user_language", "user_language"]
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class RagConfig(AppConfig):
@@ -17,9 +18,11 @@ class RagConfig(AppConfig):
         navigation.register_course_section(
             navigation.CourseSection(
                 key="lecture-notes",
-                title="Lecture notes",
-                description="Upload or sync the notes the course assistant answers from, and "
-                "see which are used.",
+                title=gettext_lazy("Lecture notes"),
+                description=gettext_lazy(
+                    "Upload or sync the notes the course assistant answers from, and see which "
+                    "are used."
+                ),
                 action=COURSE_MANAGE_DOCUMENTS,
                 url=lambda course: reverse("rag:documents", args=[course.pk]),
                 order=15,

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from caipi.core.errors import NotFound
 from caipi.core.models import Course
@@ -37,9 +38,9 @@ def document_get(*, document_id: int, user: Any) -> Document:
     """A document the user may see; NotFound otherwise (hidden ones are not revealed)."""
     document = Document.objects.filter(pk=document_id).select_related("course").first()
     if document is None or not can(user, DOCUMENT_VIEW, document):
-        raise NotFound("No such document.")
+        raise NotFound(_("No such document."))
     if not can(user, DOCUMENT_MANAGE, document) and not document.is_visible_to_students():
-        raise NotFound("No such document.")
+        raise NotFound(_("No such document."))
     return document
 
 
@@ -47,7 +48,7 @@ def chunk_get(*, chunk_id: int, user: Any) -> Chunk:
     """A passage the user may read (its document visible to them); NotFound otherwise."""
     chunk = Chunk.objects.filter(pk=chunk_id).select_related("document__course").first()
     if chunk is None:
-        raise NotFound("No such passage.")
+        raise NotFound(_("No such passage."))
     document_get(document_id=chunk.document_id, user=user)
     return chunk
 
@@ -64,7 +65,7 @@ def job_get(*, job_id: int, user: Any) -> IngestionJob:
     """An ingestion job of a course the user manages documents in; NotFound otherwise."""
     job = IngestionJob.objects.filter(pk=job_id).select_related("course").first()
     if job is None or not can(user, COURSE_MANAGE_DOCUMENTS, job.course):
-        raise NotFound("No such ingestion job.")
+        raise NotFound(_("No such ingestion job."))
     return job
 
 

@@ -132,3 +132,14 @@ def simulator() -> Iterator[object]:
 
     with running_simulator(model="sim-model", ttft=0.01, tpot=0.001) as handle:
         yield handle
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: a page a test requested in German leaves
+    German active in this thread (in production each request has its own context)."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from caipi.core.errors import NotAuthenticated
 from caipi.core.models import User
 
@@ -16,5 +18,5 @@ def request_user(request: Any) -> User:
     """
     user = request.user
     if not isinstance(user, User):
-        raise NotAuthenticated("Sign in first.")
+        raise NotAuthenticated(_("Sign in first."))
     return user

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CourseRole(models.TextChoices):
     """A user's role inside one course, mapped from the LMS's roles."""
 
-    LEARNER = "learner", "Learner"
-    TEACHING_ASSISTANT = "teaching_assistant", "Teaching assistant"
-    INSTRUCTOR = "instructor", "Instructor"
+    LEARNER = "learner", _("Learner")
+    TEACHING_ASSISTANT = "teaching_assistant", _("Teaching assistant")
+    INSTRUCTOR = "instructor", _("Instructor")
 
 
 class SiteRole(models.TextChoices):
@@ -30,7 +31,10 @@ class User(AbstractUser):
     """
 
     display_name = models.CharField(max_length=255, blank=True)
-    locale = models.CharField(max_length=35, blank=True)
+    locale = models.CharField(max_length=35, blank=True, help_text="As the LMS's launch sent it.")
+    language = models.CharField(
+        max_length=10, blank=True, help_text="The page language the user chose; empty: the LMS's."
+    )
     site_role = models.CharField(max_length=20, choices=SiteRole.choices, default=SiteRole.MEMBER)
 
     def __str__(self) -> str:

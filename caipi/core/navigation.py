@@ -25,8 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.functional import Promise
+
 from caipi.core.models import Course
 from caipi.core.permissions import can
+
+# Titles and descriptions are registered at start-up, before any language is active: apps
+# give them as gettext_lazy, and they are put into words when a page shows them.
+Text = str | Promise
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,8 @@ class CourseSection:
     """One card on a course's home page, offered by an app."""
 
     key: str
-    title: str
-    description: str
+    title: Text
+    description: Text
     action: str
     url: Callable[[Course], str]
     order: int = 100
@@ -46,7 +52,7 @@ class TopLink:
     """One link in every page's top bar, offered by an app."""
 
     key: str
-    title: str
+    title: Text
     url: Callable[[], str]
     action: str | None = None
     order: int = 100
@@ -93,7 +99,11 @@ def register_top_link(link: TopLink) -> None:
 def course_sections(*, user: Any, course: Course) -> list[Shown]:
     """The sections of ``course``'s home page that ``user`` may open, in order."""
     shown: list[tuple[int, str, list[Shown]]] = [
-        (s.order, s.key, [Shown(title=s.title, url=s.url(course), description=s.description)])
+        (
+            s.order,
+            s.key,
+            [Shown(title=str(s.title), url=s.url(course), description=str(s.description))],
+        )
         for s in _SECTIONS.values()
         if can(user, s.action, course)
     ]
@@ -107,7 +117,7 @@ def top_links(*, user: Any) -> list[Shown]:
         return []
     ordered = sorted(_LINKS.values(), key=lambda link: (link.order, link.key))
     return [
-        Shown(title=link.title, url=link.url())
+        Shown(title=str(link.title), url=link.url())
         for link in ordered
         if link.action is None or can(user, link.action)
     ]

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from caipi.core.errors import PermissionDenied
 from caipi.core.models import Course, CourseRole, Membership
 
@@ -118,7 +120,7 @@ def require(user: Any, action: str, target: Any = None, *, course: Any = None) -
     """Raise ``PermissionDenied`` (403) unless ``can(...)``; the message names the action."""
     if not can(user, action, target, course=course):
         logger.info("refused %s to user %s", action, getattr(user, "pk", None))
-        raise PermissionDenied(f"You may not do this ({action}).")
+        raise PermissionDenied(_("You may not do this (%(action)s).") % {"action": action})
 
 
 COURSE_VIEW = register_course_action("course.view", roles=MEMBERS)

@@ -8,12 +8,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.i18n import set_language
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from caipi.core import metrics, navigation, selectors
 from caipi.core.auth import request_user
-from caipi.core.models import Course
+from caipi.core.i18n import spoken
+from caipi.core.models import Course, User
 from caipi.core.permissions import COURSE_VIEW, require
 from caipi.core.readiness import readiness_probes
 
@@ -91,3 +93,15 @@ def signout(request: HttpRequest) -> HttpResponse:
 def signed_out(request: HttpRequest) -> HttpResponse:
     """The page after signing out."""
     return render(request, "core/signed_out.html")
+
+
+@require_POST
+def language_choose(request: HttpRequest) -> HttpResponse:
+    """The language switch: Django's ``set_language`` (checks the language and the ``next``
+    address, sets the language cookie, goes back), and for a signed-in user the choice is
+    remembered on the user, ahead of the LMS's language, on every device."""
+    response = set_language(request)
+    language = spoken(request.POST.get("language"))
+    if language is not None and request.user.is_authenticated:
+        User.objects.filter(pk=request.user.pk).update(language=language)
+    return response

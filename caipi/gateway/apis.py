@@ -25,6 +25,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -63,11 +64,11 @@ async def chat_api(request: HttpRequest) -> HttpResponseBase:
     try:
         user = await request.auser()
         if not user.is_authenticated:
-            raise NotAuthenticated("Sign in to use the course chat.")
+            raise NotAuthenticated(_("Sign in to use the course chat."))
         body = parse_body(request.body, limit=settings.GATEWAY_MAX_BODY_BYTES)
         course_id = body.pop("course_id", None)
         if not isinstance(course_id, int) or isinstance(course_id, bool):
-            raise InvalidRequest("'course_id' must be the id of your course.", param="course_id")
+            raise InvalidRequest(_("'course_id' must be the id of your course."), param="course_id")
         conversation = body.pop("conversation_id", None)
         keeps = await sync_to_async(_may_chat)(user, course_id)
         principal = await aprincipal_for_user(user_id=user.pk, course_id=course_id)
@@ -85,7 +86,7 @@ async def chat_api(request: HttpRequest) -> HttpResponseBase:
     except ApplicationError as exc:
         return error_response(exc)
     except orjson.JSONDecodeError:
-        return error_response(InvalidRequest("The request body is not valid JSON."))
+        return error_response(InvalidRequest(_("The request body is not valid JSON.")))
     kept_id = None
     if keeps:
         kept_id = await sync_to_async(conversation_open)(
@@ -110,7 +111,7 @@ def _may_chat(user: Any, course_id: int) -> bool:
     (one thread hop for the three reads); True when the course keeps conversations."""
     require(user, COURSE_USE_ASSISTANT, Course.objects.filter(pk=course_id).first())
     if not governance_selectors.policy_accepted(user=user):
-        raise PolicyNotAccepted("Accept the usage policy first.")
+        raise PolicyNotAccepted(_("Accept the usage policy first."))
     return governance_selectors.course_keeps_conversations(course_id=course_id)
 
 

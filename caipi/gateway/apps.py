@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class GatewayConfig(AppConfig):
@@ -19,9 +20,10 @@ class GatewayConfig(AppConfig):
         navigation.register_course_section(
             navigation.CourseSection(
                 key="assistant",
-                title="Course assistant",
-                description="Ask questions and get answers streamed from the university's "
-                "own models.",
+                title=gettext_lazy("Course assistant"),
+                description=gettext_lazy(
+                    "Ask questions and get answers streamed from the university's own models."
+                ),
                 action=COURSE_USE_ASSISTANT,
                 url=lambda course: assistant_url(course.pk),
                 order=10,

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class GovernanceConfig(AppConfig):
@@ -22,8 +23,10 @@ class GovernanceConfig(AppConfig):
         navigation.register_course_section(
             navigation.CourseSection(
                 key="usage",
-                title="Course usage",
-                description="Calls and tokens by day, model and role, with the course budget.",
+                title=gettext_lazy("Course usage"),
+                description=gettext_lazy(
+                    "Calls and tokens by day, model and role, with the course budget."
+                ),
                 action=COURSE_VIEW_USAGE,
                 url=lambda course: reverse("governance:usage_course", args=[course.pk]),
                 order=20,
@@ -31,13 +34,16 @@ class GovernanceConfig(AppConfig):
         )
         navigation.register_top_link(
             navigation.TopLink(
-                key="keys", title="API keys", url=lambda: reverse("governance:keys"), order=10
+                key="keys",
+                title=gettext_lazy("API keys"),
+                url=lambda: reverse("governance:keys"),
+                order=10,
             )
         )
         navigation.register_top_link(
             navigation.TopLink(
                 key="usage",
-                title="Usage",
+                title=gettext_lazy("Usage"),
                 url=lambda: reverse("governance:usage_site"),
                 action=SITE_ADMIN,
                 order=20,

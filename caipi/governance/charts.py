@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 WIDTH = 640
 BAR_HEIGHT = 22
@@ -22,10 +23,17 @@ def _scale(values: Sequence[float]) -> float:
     return max([*values, 1])
 
 
+def _empty(title: str) -> SafeString:
+    message = _("%(chart)s: no usage yet.") % {"chart": title}
+    return format_html('<p class="muted chart-empty">{}</p>', message)
+
+
 def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "") -> SafeString:
     """Horizontal bars, one per ``(label, value)``, longest first as given."""
     if not rows:
-        return format_html('<p class="muted chart-empty">{}: no usage yet.</p>', title)
+        return format_html(
+            '<p class="muted chart-empty">{}</p>', _("%(chart)s: no usage yet.") % {"chart": title}
+        )
     top = _scale([value for _, value in rows])
     span = WIDTH - LABEL_WIDTH - 90
     height = len(rows) * (BAR_HEIGHT + 6) + 30
@@ -71,7 +79,9 @@ def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "") 
 def column_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "") -> SafeString:
     """Vertical columns over time (one per day), the axis labelled at evenly spaced days."""
     if not rows:
-        return format_html('<p class="muted chart-empty">{}: no usage yet.</p>', title)
+        return format_html(
+            '<p class="muted chart-empty">{}</p>', _("%(chart)s: no usage yet.") % {"chart": title}
+        )
     top = _scale([value for _, value in rows])
     step = min((WIDTH - 20) / len(rows), 48)
     base = 30 + COLUMN_AREA
@@ -105,13 +115,14 @@ def column_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str = "
     return format_html(
         '<svg class="chart column-chart" role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" '
         'height="{}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" class="chart-title">{} '
-        '(max {})</text>{}<line x1="10" x2="{}" y1="{}" y2="{}" class="axis"/>{}</svg>',
+        '({} {})</text>{}<line x1="10" x2="{}" y1="{}" y2="{}" class="axis"/>{}</svg>',
         title,
         WIDTH,
         base + 24,
         WIDTH,
         base + 24,
         title,
+        _("max"),
         f"{top:,.0f}",
         columns,
         WIDTH - 10,

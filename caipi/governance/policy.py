@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from caipi.core.errors import PermissionDenied
@@ -45,7 +46,7 @@ class PolicyAccepted(BasePermission):
     def has_permission(self, request: Any, view: Any) -> bool:
         if request.user.is_authenticated and not policy_accepted(user=request.user):
             raise PolicyNotAccepted(
-                "Accept the usage policy first (POST /api/policy).",
+                _("Accept the usage policy first (POST /api/policy)."),
                 extra={"policy_url": reverse("governance:policy")},
             )
         return True

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from asgiref.sync import sync_to_async
+from django.utils.translation import gettext as _
 
 from caipi.core.errors import NotAuthenticated, PermissionDenied
 from caipi.core.models import Membership, SiteRole, User
@@ -119,7 +120,7 @@ def _unwrap(result: Principal | str) -> Principal:
             "Your account is unknown or disabled.", extra={"code": "account_disabled"}
         )
     if result == "not_member":
-        raise PermissionDenied("You are not a member of this course.")
+        raise PermissionDenied(_("You are not a member of this course."))
     assert isinstance(result, Principal)
     return result
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from caipi.core.auth import request_user
@@ -59,7 +60,9 @@ def usage_site(request: HttpRequest) -> HttpResponse:
     days = _days(request)
     records = selectors.usage_records(since=_since(days))
     context = _usage_context(records, days, ("model", "course", "role"))
-    return render(request, "governance/usage.html", context | {"scope_title": "All courses"})
+    return render(
+        request, "governance/usage.html", context | {"scope_title": gettext("All courses")}
+    )
 
 
 @login_required
@@ -110,7 +113,8 @@ def keys_page(request: HttpRequest) -> HttpResponse:
                     ApiKey, pk=request.POST["revoke"], user=request_user(request)
                 )
                 services.apikey_revoke(key=key, actor=request_user(request))
-                messages.info(request, f"Key caipi-{key.prefix}-… revoked.")
+                revoked = gettext("Key caipi-%(prefix)s-… revoked.") % {"prefix": key.prefix}
+                messages.info(request, revoked)
             else:
                 days = request.POST.get("expires_days", "")
                 _, new_key = services.apikey_create(

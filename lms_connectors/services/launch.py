@@ -99,7 +99,8 @@ def _context_upsert(*, platform: Platform, body: dict[str, Any]) -> LtiContext:
 def _profile(body: dict[str, Any]) -> dict[str, Any]:
     presentation = body.get(claims.LAUNCH_PRESENTATION) or {}
     profile = {key: body.get(key) for key in ("given_name", "family_name", "name", "email")}
-    profile["locale"] = body.get("locale") or presentation.get("locale")
+    # The language of the LMS page the launch came from first, then the user's profile.
+    profile["locale"] = presentation.get("locale") or body.get("locale")
     return profile
 
 

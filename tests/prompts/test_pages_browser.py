@@ -243,6 +243,37 @@ def test_a_student_runs_a_template_and_sees_the_streamed_answer_and_quota(
     shoot(page, f"run-{locale}", tmp_path)
 
 
+def test_a_student_runs_a_template_on_the_lecture_notes_and_sees_numbered_sources(
+    browser, lecturer, course, student, tmp_path
+):
+    from tests.rag.conftest import NOTES_DIR, ingest
+
+    for path in sorted(NOTES_DIR.glob("*.md")):
+        ingest(course, path.name, path.read_bytes())
+    template = services.template_create(
+        actor=lecturer, course=course, name="Ask the notes",
+        content=content(
+            use_notes=True, notes_count=3,
+            user_prompt="Answer {{ input.topic }} from the notes, citing [n]:\n{{ passages }}",
+        ),
+    )  # fmt: skip
+    services.template_publish(actor=lecturer, template=template, version=template.versions.get())
+    page = browser.page(student)
+    page.goto(f"{browser.url}/prompts/{template.pk}/")
+    page.get_by_label(re.compile("Topic|topic")).fill("who defined machine learning in week 1?")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_selector(".bubble.answer:not(.streaming)")
+    sources = page.locator(".sources")
+    assert "Sources from the lecture notes" in sources.inner_text()
+    items = sources.locator("li")
+    assert items.count() >= 1
+    assert any("Week 1" in items.nth(i).inner_text() for i in range(items.count()))
+    link = items.first.locator("a")
+    assert re.search(r"/passages?/\d+", link.get_attribute("href") or "")
+    assert_accessible(page)
+    shoot(page, "run-citations", tmp_path)
+
+
 def test_course_staff_list_their_templates_with_usage(
     browser, published, lecturer, course, tmp_path
 ):
