@@ -227,7 +227,7 @@ def test_a_student_runs_a_template_and_sees_the_streamed_answer_and_quota(
     )
     LIMITS.clear()
     User.objects.filter(pk=student.pk).update(locale=locale)
-    page = browser.page(student, locale=locale)
+    page = browser.page(student, locale="en-GB")  # the LMS's language wins over the browser's
     page.goto(f"{browser.url}/prompts/{published.pk}/")
     assert page.locator("html").get_attribute("lang") == locale
     page.wait_for_selector("#quota .limit")
@@ -241,6 +241,21 @@ def test_a_student_runs_a_template_and_sees_the_streamed_answer_and_quota(
     )
     assert_accessible(page)
     shoot(page, f"run-{locale}", tmp_path)
+
+
+def test_a_student_switches_the_language_and_it_stays_switched(browser, published, student):
+    User.objects.filter(pk=student.pk).update(locale="de-DE")
+    page = browser.page(student, locale="en-GB")
+    page.goto(f"{browser.url}/prompts/{published.pk}/")
+    assert page.get_by_role("button", name="Ausführen", exact=True).is_visible()
+    page.select_option("#language-choice", "en")
+    page.get_by_role("button", name="Wechseln").click()
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    assert page.url.endswith(f"/prompts/{published.pk}/")  # back where the student was
+    assert page.get_by_role("button", name="Run", exact=True).is_visible()
+    page.goto(f"{browser.url}/courses/{published.course_id}/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert User.objects.get(pk=student.pk).language == "en"
 
 
 def test_a_student_runs_a_template_on_the_lecture_notes_and_sees_numbered_sources(
