@@ -116,13 +116,13 @@ def browser(live: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
         opened.browser.close()
 
 
-def shoot(page: Any, name: str, tmp_path: Path) -> None:
+def shoot(page: Any, name: str, tmp_path: Path, *, prefix: str = "prompts") -> None:
     """Screenshot the page at both widths (into CAIPI_SCREENSHOT_DIR when set)."""
     folder = Path(os.environ.get("CAIPI_SCREENSHOT_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     for label, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(folder / f"prompts-{name}-{label}.png"), full_page=True)
+        page.screenshot(path=str(folder / f"{prefix}-{name}-{label}.png"), full_page=True)
     page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
 
 

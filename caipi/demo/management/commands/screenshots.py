@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 BROWSER_TESTS = [
+    "tests/core/test_pages_browser.py",
     "tests/prompts/test_pages_browser.py",
     "tests/governance/test_usage_pages_browser.py",
 ]
