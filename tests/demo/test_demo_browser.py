@@ -84,7 +84,7 @@ def test_a_student_launched_from_the_test_lms_asks_the_assistant(demo_url, tmp_p
             page.get_by_role("button", name=re.compile("accept", re.I)).click()
         page.wait_for_url(re.compile(r"/assistant/$"))
         page.fill("#prompt", "What is gradient descent?")
-        page.click("button[type=submit]")
+        page.click("#ask button[type=submit]")
         answer = page.locator(".bubble.assistant")
         page.wait_for_function(
             "document.querySelector('.bubble.assistant').textContent.split(' ').length > 5"
@@ -119,7 +119,7 @@ def _launch(page, demo_url: str, who: str) -> None:
 
 def _ask(page, question: str, turn: int) -> None:
     page.fill("#prompt", question)
-    page.click("button[type=submit]")
+    page.click("#ask button[type=submit]")
     page.wait_for_function(
         f"""() => {{
           const answers = document.querySelectorAll('.bubble.assistant');
