@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from lms_connectors.keys import secret_encrypt
 from lms_connectors.middleware import frame_ancestors_forget
 from lms_connectors.models import (
     Deployment,
@@ -20,6 +23,7 @@ from lms_connectors.models import (
     RegistrationInvite,
     ToolKey,
 )
+from lms_connectors.moodle.health import web_services_check
 from lms_connectors.services import platform_retire, platforms_activate
 
 
@@ -28,15 +32,52 @@ class DeploymentInline(admin.TabularInline):
     extra = 1
 
 
+def _https_by_default(field: Any, **kwargs: Any) -> Any:
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
+class PlatformForm(forms.ModelForm):
+    """The platform, with its web service token entered in clear and stored encrypted."""
+
+    ws_token = forms.CharField(
+        label="Web service token",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Moodle: Site administration > Server > Web services > Manage tokens. "
+        "Leave empty to keep the current token.",
+    )
+
+    class Meta:
+        model = Platform
+        formfield_callback = _https_by_default
+        fields = (
+            "name",
+            "is_active",
+            "method",
+            "product_family",
+            "issuer",
+            "client_id",
+            "auth_login_url",
+            "auth_token_url",
+            "key_set_url",
+            "auth_audience",
+            "ws_url",
+        )
+
+
 @admin.register(Platform)
 class PlatformAdmin(admin.ModelAdmin):
     """Manual registration: copy these values from Moodle's tool configuration details."""
+
+    form = PlatformForm
 
     list_display = ("__str__", "issuer", "client_id", "method", "status", "setup_link")
     list_filter = ("method", "is_active", ("retired_at", admin.EmptyFieldListFilter))
     search_fields = ("issuer", "client_id", "name")
     inlines = [DeploymentInline]
-    actions = ["activate_selected", "retire_selected"]
+    actions = ["activate_selected", "retire_selected", "check_web_services"]
     readonly_fields = ("retired_at",)
     fieldsets = (
         (None, {"fields": ("name", "is_active", "retired_at", "method", "product_family")}),
@@ -53,6 +94,7 @@ class PlatformAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Moodle web services (lecture notes, course data)", {"fields": ("ws_url", "ws_token")}),
     )
 
     @admin.action(description="Activate selected registrations")
@@ -66,7 +108,15 @@ class PlatformAdmin(admin.ModelAdmin):
             platform_retire(platform=platform)
         self.message_user(request, f"{len(queryset)} registration(s) retired.", messages.SUCCESS)
 
+    @admin.action(description="Check Moodle web services")
+    def check_web_services(self, request: HttpRequest, queryset: QuerySet[Platform]) -> None:
+        for platform in queryset:
+            level, text = web_services_check(platform=platform)
+            self.message_user(request, f"{platform}: {text}", level)
+
     def save_model(self, request: HttpRequest, obj: Platform, form: Any, change: bool) -> None:
+        if form.cleaned_data.get("ws_token"):
+            obj.ws_token_encrypted = secret_encrypt(form.cleaned_data["ws_token"].strip())
         super().save_model(request, obj, form, change)
         frame_ancestors_forget()  # an activation by hand takes effect at once
 

@@ -43,6 +43,14 @@ class Platform(models.Model):
     retired_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when an admin retired this registration."
     )
+    ws_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Moodle's address for web services; blank: the issuer (Moodle's wwwroot).",
+    )
+    ws_token_encrypted = models.TextField(
+        blank=True, help_text="The Moodle web service token, encrypted (set it in the form)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -54,6 +62,19 @@ class Platform(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.issuer} ({self.client_id})"
+
+    @property
+    def ws_base_url(self) -> str:
+        return (self.ws_url or self.issuer).rstrip("/")
+
+    @property
+    def ws_token(self) -> str:
+        """The decrypted web service token ('' when unset or undecryptable)."""
+        from lms_connectors.keys import secret_decrypt
+
+        if not self.ws_token_encrypted:
+            return ""
+        return secret_decrypt(self.ws_token_encrypted) or ""
 
     @property
     def is_pending(self) -> bool:
