@@ -94,6 +94,13 @@ class MoodleDocumentSource:
         return client.download(file)
 
 
+def moodle_source(course: Course) -> MoodleDocumentSource | None:
+    """The course's Moodle source, or None when the course is not linked to an LMS course."""
+    if not LtiContext.objects.filter(course=course).exists():
+        return None
+    return MoodleDocumentSource(course)
+
+
 def course_data(*, course: Course, **_: Any) -> dict[str, Any]:
     """Prompt context: visible section and activity names and the course dates, from Moodle
     (cached five minutes; a failure is remembered a minute, so runs do not wait on it)."""
@@ -124,5 +131,5 @@ def course_data(*, course: Course, **_: Any) -> dict[str, Any]:
 def connect() -> None:
     """Register the source and the provider (GatewayConfig.ready, after the LMS provider,
     so Moodle's activity names win over the titles of placed CAIPI activities)."""
-    source_register("moodle", MoodleDocumentSource)
+    source_register("moodle", moodle_source)
     registry.register_context_provider("moodle", course_data)
