@@ -112,6 +112,11 @@ def _rank(order: list[int], wanted: set[int]) -> int | None:
     return next((i + 1 for i, cid in enumerate(order[:10]) if cid in wanted), None)
 
 
+@dataclass
+class _Text:
+    text: str
+
+
 class Evaluation:
     """Rankings of one corpus with one embedder, for every retrieval mode."""
 
@@ -130,6 +135,7 @@ class Evaluation:
         self.lexical = lexical.build(ids, [0] * len(ids), corpus.indexed)
         self.query_seconds: list[float] = []
         self.similarities = np.zeros(len(corpus.texts))
+        self.reranked = 0
 
     def dense(self, query: str) -> tuple[list[int], np.ndarray]:
         started = time.perf_counter()
@@ -141,7 +147,9 @@ class Evaluation:
     def lexical_order(self, query: str) -> list[int]:
         return [cid for cid, _ in self.lexical.search(query, limit=retrieval.CANDIDATES)]
 
-    def orders(self, queries: list[str]) -> dict[str, list[int]]:
+    def orders(
+        self, queries: list[str], reranker: retrieval.Reranker | None = None
+    ) -> dict[str, list[int]]:
         dense: list[list[int]] = []
         lexical_: list[list[int]] = []
         for query in queries:
@@ -150,11 +158,20 @@ class Evaluation:
             dense.append(order)
             lexical_.append(self.lexical_order(query))
         fused = retrieval._fuse(dense + lexical_)
-        return {
-            "dense": _fuse_order(dense),
-            "lexical": _fuse_order(lexical_),
-            "hybrid": sorted(fused, key=lambda cid: fused[cid], reverse=True),
-        }
+        hybrid = sorted(fused, key=lambda cid: fused[cid], reverse=True)
+        out = {"dense": _fuse_order(dense), "lexical": _fuse_order(lexical_), "hybrid": hybrid}
+        if reranker is not None:
+            passages = {
+                cid: _Text(self.corpus.texts[cid]) for cid in hybrid[: retrieval.RERANK_TOP]
+            }
+            similarity = {cid: float(self.similarities[cid]) for cid in hybrid}
+            always, _ = retrieval._rerank(queries[0], hybrid, passages, reranker)  # type: ignore[arg-type]
+            out["hybrid + rerank always"] = always
+            out["hybrid + rerank when uncertain"] = (
+                always if retrieval._uncertain(hybrid, dense + lexical_, similarity) else hybrid
+            )
+            self.reranked += int(out["hybrid + rerank when uncertain"] is always)
+        return out
 
     def top_similarity(self, order: list[int]) -> float:
         """Cosine similarity of the best passage of the last ``orders`` call."""
@@ -185,8 +202,10 @@ def evaluate(
     questions: dict[str, list[dict[str, Any]]],
     *,
     rewriter: Callable | None = None,
+    reranker: retrieval.Reranker | None = None,
 ) -> dict[str, Any]:
-    """Metrics per mode and language; follow-ups with and without rewriting; calibration."""
+    """Metrics per mode and language (with a reranker: hybrid re-ranked always and only when
+    uncertain); follow-ups with and without rewriting; calibration."""
     corpus = evaluation.corpus
     missing = [
         q["expect"]
@@ -199,7 +218,7 @@ def evaluate(
     answerable_similarity = []
     for question in questions["questions"]:
         wanted = relevant(corpus, question["expect"])
-        orders = evaluation.orders([question["q"]])
+        orders = evaluation.orders([question["q"]], reranker)
         for mode, order in orders.items():
             for group in (question["lang"], "all"):
                 ranks.setdefault(mode, {}).setdefault(group, []).append(_rank(order, wanted))
@@ -219,6 +238,7 @@ def evaluate(
     result["relevance"] = relevance_report(
         answerable_similarity, unanswerable_similarity, evaluation.embedder.name
     )
+    result["reranked_questions"] = evaluation.reranked
     result["corpus"] = {"passages": len(corpus.texts), "files": len(corpus_files())}
     result["embedding"] = {
         "model": evaluation.embedder.name,
@@ -349,3 +369,25 @@ def at_threshold(calibration: dict[str, Any], threshold: float) -> dict[str, flo
         "answerable_kept": sum(1 for s in answerable if s >= threshold) / len(answerable),
         "unanswerable_refused": sum(1 for s in unanswerable if s < threshold) / len(unanswerable),
     }
+
+
+def http_reranker(url: str, model: str, api_key: str = "none") -> retrieval.Reranker:
+    """A reranker behind an OpenAI-style ``/v1/rerank`` (vLLM, CAIPI's gateway, or the vLLM
+    simulator, whose score is the share of the question's words a passage contains)."""
+    import httpx
+
+    client = httpx.Client(
+        base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=60
+    )
+
+    def rerank(query: str, documents: list[str]) -> list[float]:
+        answer = client.post(
+            "/rerank", json={"model": model, "query": query, "documents": documents}
+        )
+        answer.raise_for_status()
+        scores = [0.0] * len(documents)
+        for item in answer.json()["results"]:
+            scores[int(item["index"])] = float(item["relevance_score"])
+        return scores
+
+    return rerank

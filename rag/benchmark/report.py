@@ -58,7 +58,12 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
     results = {}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         evaluation = q.Evaluation(corpus, q.candidate(name, threads=settings.RAG_EMBEDDING_THREADS))
-        result = q.evaluate(evaluation, questions, rewriter=_rewriter(args))
+        reranker = (
+            q.http_reranker(args.rerank_url, args.rerank_model, args.rerank_key)
+            if args.rerank_url
+            else None
+        )
+        result = q.evaluate(evaluation, questions, rewriter=_rewriter(args), reranker=reranker)
         results[name] = result
         _quality_tables(name, result)
     return results
@@ -80,6 +85,11 @@ def _quality_tables(name: str, result: dict[str, Any]) -> None:
     _print("|---|---|---|---|")
     for variant, m in result["follow_ups"].items():
         _print(f"| {variant} ({m['n']}) | {m['hit@1']:.0%} | {m['hit@5']:.0%} | {m['mrr']:.3f} |")
+    if "reranked_questions" in result and "hybrid + rerank always" in result["modes"]:
+        _print(
+            f"\nRe-ranking when uncertain asked the reranker for "
+            f"{result['reranked_questions']} of {result['modes']['hybrid']['all']['n']} questions."
+        )
     cal = result["calibration"]
     at = q.at_threshold(cal, 0.822)
     emb = result["embedding"]
