@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deploy', '0003_endpoint_health_path'),
+        ("deploy", "0003_endpoint_health_path"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='model',
-            name='kind',
-            field=models.CharField(choices=[('chat', 'Chat'), ('completion', 'Completion'), ('embedding', 'Embedding'), ('rerank', 'Rerank (score)')], default='chat', max_length=20),
+            model_name="model",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("chat", "Chat"),
+                    ("completion", "Completion"),
+                    ("embedding", "Embedding"),
+                    ("rerank", "Rerank (score)"),
+                ],
+                default="chat",
+                max_length=20,
+            ),
         ),
     ]
