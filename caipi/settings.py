@@ -104,7 +104,8 @@ LOGIN_URL = "admin:login"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # caipi/templates overrides other apps' templates (admin/base_site.html: notices).
+        "DIRS": [BASE_DIR / "caipi" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -112,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "caipi.core.navigation.navigation",
+                "caipi.core.notices.notices",
             ],
         },
     },
@@ -340,6 +342,18 @@ GATEWAY_JOB_SLOTS_PER_ENDPOINT = env_int(
     "Calls queued jobs may run at once on one endpoint, minus interactive calls in flight.",
     minimum=1,
 )
+DEPLOY_SLEEP_TIMEOUT = env_float(
+    "CAIPI_SLEEP_TIMEOUT",
+    60.0,
+    "Seconds an engine may take to go to sleep (vLLM sleep mode) before CAIPI gives up.",
+    minimum=1.0,
+)
+DEPLOY_WAKE_TIMEOUT = env_float(
+    "CAIPI_WAKE_TIMEOUT",
+    120.0,
+    "Seconds a sleeping engine may take to wake up before CAIPI gives up (it stays asleep).",
+    minimum=1.0,
+)
 CELERY_BEAT_SCHEDULE = {
     "deploy-poll-endpoints": {
         "task": "deploy.tasks.poll_endpoints",
@@ -443,7 +457,21 @@ LTI_HTTP_TIMEOUT = env_float(
 LTI_TRUSTED_ISSUERS = env_list(
     "CAIPI_LTI_TRUSTED_ISSUERS",
     [],
-    "LMS host names whose dynamic registrations are active at once; others wait for an admin.",
+    "LMS host names that may start a dynamic registration from the plain /lti/register/ URL "
+    "and are active at once. Any other LMS must use a one-time registration URL an admin "
+    "generates on /lti/setup/.",
+)
+LTI_REGISTRATION_URL_HOURS = env_int(
+    "CAIPI_LTI_REGISTRATION_URL_HOURS",
+    24,
+    "Hours a one-time registration URL generated on /lti/setup/ stays valid.",
+    minimum=1,
+)
+LTI_REGISTRATION_ALLOW_PRIVATE = env_bool(
+    "CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE",
+    False,
+    "Let dynamic registration call LMSs at private or loopback addresses (labs, the demo, "
+    "tests). Off in production: registration calls only public addresses.",
 )
 LTI_ROSTER_SYNC_MINUTES = env_int(
     "CAIPI_LTI_ROSTER_SYNC_MINUTES",
