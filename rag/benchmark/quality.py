@@ -374,19 +374,24 @@ def at_threshold(calibration: dict[str, Any], threshold: float) -> dict[str, flo
 def http_reranker(url: str, model: str, api_key: str = "none") -> retrieval.Reranker:
     """A reranker behind an OpenAI-style ``/v1/rerank`` (vLLM, CAIPI's gateway, or the vLLM
     simulator, whose score is the share of the question's words a passage contains)."""
-    import httpx
+    import json as json_
+    import urllib.request
 
-    client = httpx.Client(
-        base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=60
-    )
+    endpoint = url.rstrip("/") + "/rerank"
+    if not endpoint.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url}")
 
     def rerank(query: str, documents: list[str]) -> list[float]:
-        answer = client.post(
-            "/rerank", json={"model": model, "query": query, "documents": documents}
+        payload = {"model": model, "query": query, "documents": documents}
+        request = urllib.request.Request(  # noqa: S310 - checked to be http(s) above
+            endpoint,
+            data=json_.dumps(payload).encode(),
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
         )
-        answer.raise_for_status()
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - as above
+            results = json_.loads(answer.read())["results"]
         scores = [0.0] * len(documents)
-        for item in answer.json()["results"]:
+        for item in results:
             scores[int(item["index"])] = float(item["relevance_score"])
         return scores
 
