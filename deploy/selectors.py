@@ -8,7 +8,14 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from deploy.models import Endpoint, EndpointState, Model
+from deploy.models import (
+    LIVE_INSTANCE_STATES,
+    Deployment,
+    Endpoint,
+    EndpointState,
+    Instance,
+    Model,
+)
 
 ROUTING_VERSION_KEY = "deploy:routing_version"
 
@@ -99,3 +106,31 @@ def routing_table() -> dict[str, ModelRoute]:
 def routing_version() -> int:
     """A number that changes whenever models or endpoints change (0 if never set)."""
     return int(cache.get(ROUTING_VERSION_KEY, 0))
+
+
+def deployment_list() -> QuerySet[Deployment]:
+    """Every deployment with its model, by model name."""
+    return Deployment.objects.select_related("model").order_by("model__name")
+
+
+def deployment_documents() -> dict[str, Any]:
+    """All deployments as one ``deploy apply`` document (``{"models": [...]}``)."""
+    from deploy.reconciler import spec_of
+
+    return {"models": [spec_of(d).as_document() for d in deployment_list()]}
+
+
+def instance_list(*, deployment: Deployment, live_only: bool = False) -> QuerySet[Instance]:
+    """A deployment's instances, newest first (only live ones on request)."""
+    instances = deployment.instances.select_related("endpoint").order_by("-id")
+    return instances.filter(state__in=LIVE_INSTANCE_STATES) if live_only else instances
+
+
+def live_instance_targets() -> list[Instance]:
+    """Every live instance with a known URL (for Prometheus service discovery)."""
+    return list(
+        Instance.objects.filter(state__in=LIVE_INSTANCE_STATES)
+        .exclude(url="")
+        .select_related("deployment__model")
+        .order_by("id")
+    )
