@@ -212,6 +212,11 @@ class Instance(models.Model):
     gpus = models.JSONField(default=list, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    retiring = models.BooleanField(
+        default=False,
+        help_text="Near its time limit (Slurm): a successor was started; it drains once "
+        "the successor is ready.",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     drain_started_at = models.DateTimeField(null=True, blank=True)

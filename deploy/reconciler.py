@@ -110,7 +110,8 @@ class _Tick:
         live = list(self.deployment.instances.filter(state__in=LIVE_INSTANCE_STATES))
         for instance in live:
             self._observe(instance)
-        active = [i for i in live if i.state in _ACTIVE]
+        active = [i for i in live if i.state in _ACTIVE and not i.retiring]
+        self._retire(live, active)
         decision = self._decide(active)
         if decision.desired > len(active):
             for _ in range(decision.desired - len(active)):
@@ -126,7 +127,7 @@ class _Tick:
     def _observe(self, instance: Instance) -> None:
         status = self.launcher.status(instance.handle)
         if status.state in (RunState.EXITED, RunState.GONE):
-            if instance.state == InstanceState.DRAINING:
+            if instance.state == InstanceState.DRAINING or instance.retiring:
                 self._stopped(instance)
             else:
                 what = status.detail or status.state.value
@@ -136,6 +137,11 @@ class _Tick:
         if status.url and not instance.url:
             instance.url = status.url
             instance.save(update_fields=["url"])
+        if status.renew_due and instance.state == InstanceState.READY and not instance.retiring:
+            instance.retiring = True
+            instance.save(update_fields=["retiring"])
+            logger.info("%s: instance %s nears its time limit", self.spec.name, instance.pk)
+            self._start_one()  # its successor, before the limit: no gap
         if instance.state == InstanceState.STARTING:
             self._check_start(instance, running=status.state == RunState.RUNNING)
         elif instance.state == InstanceState.DRAINING:
@@ -221,6 +227,14 @@ class _Tick:
             instance.save(update_fields=["state", "drain_started_at"])
             services.endpoint_drain(endpoint=instance.endpoint)
         self.report.draining.append(instance.pk)
+
+    def _retire(self, live: list[Instance], active: list[Instance]) -> None:
+        """Drain instances due for renewal once no successor is still starting."""
+        if any(i.state == InstanceState.STARTING for i in active):
+            return
+        for instance in live:
+            if instance.retiring and instance.state in _ACTIVE:
+                self._drain(instance)
 
     # -- 2. decide ---------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class InstanceStatus:
     state: RunState
     url: str | None = None
     detail: str = ""
+    renew_due: bool = False  # a job near its time limit: start its successor now
 
 
 @dataclass(frozen=True)

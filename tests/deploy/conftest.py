@@ -81,3 +81,35 @@ def tick_until(
 def live(deployment: Deployment, state: str | None = None) -> list[Instance]:
     instances = deployment.instances.filter(state__in=LIVE_INSTANCE_STATES)
     return list(instances.filter(state=state) if state else instances)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Any]:
+    """A real single-node Slurm (munge, slurmctld, slurmd) for the whole session; the
+    Slurm commands of this process talk to it through SLURM_CONF."""
+    import os
+
+    from tests.support.slurm import single_node_slurm, slurm_missing
+
+    missing = slurm_missing()
+    if missing:
+        pytest.skip(missing)
+    with single_node_slurm() as cluster:
+        before = os.environ.get("SLURM_CONF")
+        os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]
+        try:
+            yield cluster
+        finally:
+            if before is None:
+                os.environ.pop("SLURM_CONF", None)
+            else:
+                os.environ["SLURM_CONF"] = before
+
+
+@pytest.fixture
+def slurm(slurm_cluster: Any, no_leftover_instances: None) -> Iterator[Any]:
+    """The test Slurm, with every job cancelled after the test."""
+    import subprocess
+
+    yield slurm_cluster
+    subprocess.run(["scancel", "--full", "-u", "root"], env=slurm_cluster.env, check=False)
