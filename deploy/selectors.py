@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,3 +135,29 @@ def live_instance_targets() -> list[Instance]:
         .select_related("deployment__model")
         .order_by("id")
     )
+
+
+def operations_overview(*, since: datetime.datetime) -> list[dict[str, Any]]:
+    """Per deployment: live instances with their last health snapshot (state, running,
+    waiting, KV cache), the calls waiting in CAIPI, decisions since ``since`` (oldest
+    first, for the chart; newest ten for the list) and the five latest failures."""
+    from deploy.demand import demand_waiting
+    from deploy.health import health_read
+
+    rows = []
+    for deployment in deployment_list():
+        live = list(instance_list(deployment=deployment, live_only=True))
+        health = health_read([i.endpoint_id for i in live if i.endpoint_id])
+        decisions = list(deployment.decisions.filter(at__gte=since).order_by("at", "id"))
+        rows.append(
+            {
+                "deployment": deployment,
+                "name": deployment.model.name,
+                "instances": [(i, health.get(i.endpoint_id or 0)) for i in live],
+                "waiting": demand_waiting(model_id=deployment.model_id),
+                "chart_points": [(d.at, d.current, d.desired, d.reason) for d in decisions],
+                "decisions": decisions[::-1][:10],
+                "failures": list(deployment.instances.filter(state="failed").order_by("-id")[:5]),
+            }
+        )
+    return rows
