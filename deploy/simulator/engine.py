@@ -17,12 +17,12 @@ bytes; the engine never formats anything.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from deploy.simulator.config import KV_BLOCK_SIZE, SimulatorConfig
 from deploy.simulator.metrics import SchedulerState, SimulatorMetrics
@@ -42,6 +42,17 @@ class Sink(Protocol):
     """
 
     def __call__(self, seq: Sequence, start: int, end: int) -> None: ...
+
+
+class Clock(Protocol):
+    """What the engine needs of its event loop: the time, and a timer at a given time.
+
+    An asyncio loop is one; tests pass a manual clock so that timing is exact, not measured.
+    """
+
+    def time(self) -> float: ...
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Any: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -74,7 +85,7 @@ class OutputPlan:
 class Engine:
     """Schedules sequences on a fixed number of slots; single-threaded (event loop only)."""
 
-    def __init__(self, config: SimulatorConfig, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, config: SimulatorConfig, loop: Clock) -> None:
         self.config = config
         self._loop = loop
         self._running: set[Sequence] = set()
