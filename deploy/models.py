@@ -212,10 +212,15 @@ class Instance(models.Model):
     gpus = models.JSONField(default=list, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    spec_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Digest of the spec it was started from; a changed spec rolls it over.",
+    )
     retiring = models.BooleanField(
         default=False,
-        help_text="Near its time limit (Slurm): a successor was started; it drains once "
-        "the successor is ready.",
+        help_text="Near its time limit (Slurm) or started from an older spec: a successor "
+        "was started; it drains once the successor is ready.",
     )
     started_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True)

@@ -20,6 +20,8 @@ Idempotent: a tick with nothing to change changes nothing. Instances are rows
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -104,6 +106,7 @@ class _Tick:
         self.spec = spec_of(deployment)
         self.launcher: Launcher = launcher_for(deployment.launcher)
         self.report = TickReport(deployment.pk)
+        self.spec_hash = spec_digest(self.spec)
         self.now = timezone.now()
 
     def run(self) -> TickReport:
@@ -111,8 +114,8 @@ class _Tick:
         for instance in live:
             self._observe(instance)
         active = [i for i in live if i.state in _ACTIVE and not i.retiring]
-        self._retire(live, active)
         decision = self._decide(active)
+        self._retire(live, active, wanted=decision.desired)
         if decision.desired > len(active):
             for _ in range(decision.desired - len(active)):
                 if not self._start_one():
@@ -137,11 +140,17 @@ class _Tick:
         if status.url and not instance.url:
             instance.url = status.url
             instance.save(update_fields=["url"])
-        if status.renew_due and instance.state == InstanceState.READY and not instance.retiring:
+        outdated = instance.spec_hash != self.spec_hash
+        if instance.state == InstanceState.STARTING and outdated:
+            self._drain(instance)  # started from an older spec and not serving yet
+        elif (
+            (status.renew_due or outdated) and instance.state in _SERVING and not instance.retiring
+        ):
             instance.retiring = True
             instance.save(update_fields=["retiring"])
-            logger.info("%s: instance %s nears its time limit", self.spec.name, instance.pk)
-            self._start_one()  # its successor, before the limit: no gap
+            why = "nears its time limit" if status.renew_due else "runs an older spec"
+            logger.info("%s: instance %s %s", self.spec.name, instance.pk, why)
+            self._start_one()  # its successor first: no gap
         if instance.state == InstanceState.STARTING:
             self._check_start(instance, running=status.state == RunState.RUNNING)
         elif instance.state == InstanceState.DRAINING:
@@ -228,9 +237,13 @@ class _Tick:
             services.endpoint_drain(endpoint=instance.endpoint)
         self.report.draining.append(instance.pk)
 
-    def _retire(self, live: list[Instance], active: list[Instance]) -> None:
-        """Drain instances due for renewal once no successor is still starting."""
-        if any(i.state == InstanceState.STARTING for i in active):
+    def _retire(self, live: list[Instance], active: list[Instance], *, wanted: int) -> None:
+        """Drain retiring instances (renewed or outdated) once their successors serve: no
+        successor still starting and one ready — or at once when none is wanted at all."""
+        successors_ready = any(i.state == InstanceState.READY for i in active) and not any(
+            i.state == InstanceState.STARTING for i in active
+        )
+        if not (successors_ready or wanted == 0):
             return
         for instance in live:
             if instance.retiring and instance.state in _ACTIVE:
@@ -327,7 +340,9 @@ class _Tick:
         deployment = self.deployment
         if deployment.next_start_at and deployment.next_start_at > timezone.now():
             return False
-        instance = Instance.objects.create(deployment=deployment, launcher=deployment.launcher)
+        instance = Instance.objects.create(
+            deployment=deployment, launcher=deployment.launcher, spec_hash=self.spec_hash
+        )
         others = Instance.objects.filter(
             launcher=deployment.launcher, state__in=LIVE_INSTANCE_STATES
         ).exclude(pk=instance.pk)
@@ -363,6 +378,18 @@ class _Tick:
 
 
 _ACTIVE = (InstanceState.STARTING, InstanceState.READY, InstanceState.SLEEPING)
+_SERVING = (InstanceState.READY, InstanceState.SLEEPING)
+
+
+def spec_digest(spec: Spec) -> str:
+    """What an instance was started from: engine, its arguments, GPUs, launcher, target.
+    Bounds, scaling and timeouts are not in it: changing them keeps running instances."""
+    fields = {
+        k: getattr(spec, k)
+        for k in ("served_name", "engine", "engine_args", "gpus_per_instance", "launcher", "target")
+    }
+    fields["sleep_level"] = bool(spec.sleep_level)  # vLLM needs --enable-sleep-mode at start
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def _surplus(active: list[Instance], count: int) -> list[Instance]:

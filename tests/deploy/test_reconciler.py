@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -170,3 +171,24 @@ def test_two_reconcilers_at_once_never_double_start(apply_spec, settings, redis_
     assert sum(len(r.started) for r in reports) == 1
     assert sum(1 for r in reports if r.skipped) >= 1
     assert Instance.objects.filter(deployment=deployment).count() == 1
+
+
+def test_a_changed_spec_rolls_the_instance_over_without_a_gap(apply_spec):
+    deployment = apply_spec(sim_spec(min_instances=1))
+    tick_until(deployment, lambda: bool(live(deployment, "ready")), timeout=30)
+    (old,) = live(deployment, "ready")
+    options = ["--startup-delay", "1", "--output-tokens", "3"]
+    deployment = apply_spec(sim_spec(min_instances=1, engine_args={"options": options}))
+    gaps = []
+
+    def rolled_over() -> bool:
+        if not live(deployment, "ready") and not live(deployment, "draining"):
+            gaps.append(time.monotonic())
+        old.refresh_from_db()
+        return old.state == InstanceState.STOPPED
+
+    tick_until(deployment, rolled_over, timeout=30)
+    (new,) = live(deployment, "ready")
+    assert "--output-tokens 3" in Path(new.handle["log"]).read_text().splitlines()[0]
+    assert gaps == []  # a ready instance all along
+    assert reconcile(deployment_id=deployment.pk).started == []
