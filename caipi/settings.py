@@ -112,6 +112,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "caipi.core.navigation.navigation",
+                "caipi.demo.context.demo_notice",
             ],
         },
     },

@@ -31,6 +31,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from caipi.core.redis import redis_configured
 from deploy import autoscale, demand, services, vllm_client
 from deploy.launchers import launcher_for
 from deploy.launchers.base import Launcher, LaunchError, RunState
@@ -48,8 +49,17 @@ from deploy.specs import Spec
 logger = logging.getLogger(__name__)
 
 # Seconds a draining endpoint keeps running at least, so that every gateway process has
-# reloaded its routing table (within a second of the change) before the engine is checked.
+# reloaded its routing table before the engine is checked: within a second of the change
+# when they share Redis, else only at their periodic reload (the embedded demo).
 DRAIN_SETTLE_SECONDS = 2.0
+
+
+def drain_settle_seconds() -> float:
+    if redis_configured():
+        return DRAIN_SETTLE_SECONDS
+    return max(DRAIN_SETTLE_SECONDS, settings.GATEWAY_ROUTING_MAX_AGE + 1)
+
+
 _SAMPLES_KEY = "deploy:samples:{}"
 
 
@@ -177,7 +187,7 @@ class _Tick:
 
     def _check_drain(self, instance: Instance) -> None:
         since = (self.now - (instance.drain_started_at or self.now)).total_seconds()
-        if since < DRAIN_SETTLE_SECONDS:
+        if since < drain_settle_seconds():
             return
         load = vllm_client.scrape_once(instance.url, within=2.0) if instance.url else None
         idle = load is not None and load.running == 0 and load.waiting == 0

@@ -48,6 +48,8 @@ def _deploy_settings(settings, tmp_path) -> Iterator[None]:
     settings.DATA_DIR = tmp_path
     settings.DEPLOY_RESTART_BACKOFF = 0.2
     settings.DEPLOY_RESTART_BACKOFF_MAX = 1.0
+    # No gateway process of its own here: draining need not wait for a routing reload.
+    settings.GATEWAY_ROUTING_MAX_AGE = 1.0
     demand_forget_local()
     yield
     demand_forget_local()
