@@ -370,6 +370,18 @@ DEPLOY_PROMETHEUS_SD_TOKEN = env_str(
     "Bearer token Prometheus sends to /api/deploy/sd (HTTP service discovery of the engines). "
     "Unset: the endpoint is off.",
 )
+DEPLOY_SLEEP_TIMEOUT = env_float(
+    "CAIPI_SLEEP_TIMEOUT",
+    60.0,
+    "Seconds an engine may take to go to sleep (vLLM sleep mode) before CAIPI gives up.",
+    minimum=1.0,
+)
+DEPLOY_WAKE_TIMEOUT = env_float(
+    "CAIPI_WAKE_TIMEOUT",
+    120.0,
+    "Seconds a sleeping engine may take to wake up before CAIPI gives up (it stays asleep).",
+    minimum=1.0,
+)
 CELERY_BEAT_SCHEDULE = {
     "deploy-poll-endpoints": {
         "task": "deploy.tasks.poll_endpoints",

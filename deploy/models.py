@@ -28,10 +28,16 @@ class ModelKind(models.TextChoices):
 
 
 class EndpointState(models.TextChoices):
-    """Where an endpoint is in its life; only ``ready`` endpoints take new calls."""
+    """Where an endpoint is in its life; only ``ready`` endpoints take new calls.
+
+    ``sleeping``: the engine runs but sleeps (vLLM's sleep mode: weights offloaded or
+    dropped, KV cache freed). The router sends it nothing; a call for its model waits in
+    the gateway's queue, which wakes it (``deploy.services.endpoint_wake``).
+    """
 
     STARTING = "starting", "Starting"
     READY = "ready", "Ready"
+    SLEEPING = "sleeping", "Sleeping"
     DRAINING = "draining", "Draining"
     FAILED = "failed", "Failed"
 

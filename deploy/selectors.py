@@ -31,6 +31,7 @@ class EndpointRoute:
     weight: int = 1
     state: str = "ready"
     health_path: str = "/health"
+    created: float = 0.0  # unix time the endpoint was registered (start-up estimates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class ModelRoute:
     description: str = ""
     created: int = 0
     endpoints: tuple[EndpointRoute, ...] = ()
+    id: int = 0
 
 
 def model_list(*, enabled_only: bool = False, kind: str | None = None) -> QuerySet[Model]:
@@ -73,6 +75,7 @@ def _route(endpoint: Endpoint) -> EndpointRoute:
         weight=endpoint.weight,
         state=endpoint.state,
         health_path=endpoint.health_path,
+        created=endpoint.created_at.timestamp(),
     )
 
 
@@ -99,6 +102,7 @@ def routing_table() -> dict[str, ModelRoute]:
             description=m.description,
             created=int(m.created_at.timestamp()),
             endpoints=tuple(routes.get(m.id, ())),
+            id=m.id,
         )
         for m in Model.objects.filter(enabled=True)
     }

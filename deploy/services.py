@@ -4,13 +4,18 @@ gateway processes reload their in-memory routing table within a second, and is a
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from caipi.core.audit import audit, audit_snapshot
+from deploy import vllm_client
 from deploy.models import Deployment, Endpoint, EndpointState, Model, ModelKind
 from deploy.selectors import ROUTING_VERSION_KEY
 from deploy.specs import Spec, spec_check
@@ -188,3 +193,93 @@ def deployment_remove(*, deployment: Deployment, actor: Any = None) -> None:
     and let the reconciler drain them); the model and hand-made endpoints stay."""
     audit(actor=actor, action="deployment.remove", target=deployment, before=snapshot(deployment))
     deployment.delete()
+
+
+# -- sleep mode --------------------------------------------------------------------------------
+
+SLEEP_LEVELS = (1, 2)
+
+
+def endpoint_sleep(*, endpoint: Endpoint, level: int, actor: Any = None) -> Endpoint:
+    """Put a ready endpoint's engine to sleep (vLLM's ``POST /sleep?level=N``).
+
+    1. The endpoint turns SLEEPING first (committed), so the router stops sending it calls;
+       a call arriving meanwhile waits in the gateway's queue, which wakes it again.
+    2. Then the engine is told to sleep. Level 1 offloads the weights to CPU memory (fast
+       wake), level 2 drops them (less memory, slower wake).
+    If the engine refuses or does not answer, the endpoint is READY again and
+    ``vllm_client.UpstreamError`` is raised. Assumes the caller only sleeps idle endpoints
+    (vLLM aborts requests still running when it goes to sleep). Raises ValidationError for
+    a level other than 1 or 2, or an endpoint that is not READY.
+    """
+    if level not in SLEEP_LEVELS:
+        raise ValidationError({"level": f"Sleep level must be 1 or 2, not {level!r}."})
+    if not endpoint_transition(
+        endpoint=endpoint, from_states=(EndpointState.READY,), to=EndpointState.SLEEPING
+    ):
+        raise ValidationError(
+            {"state": f"Only a ready endpoint can sleep (it is {endpoint.state})."}
+        )
+    try:
+        _engine_call(
+            lambda: vllm_client.sleep(
+                endpoint.base_url, endpoint.token, level=level, within=settings.DEPLOY_SLEEP_TIMEOUT
+            )
+        )
+    except vllm_client.UpstreamError:
+        endpoint_transition(
+            endpoint=endpoint, from_states=(EndpointState.SLEEPING,), to=EndpointState.READY
+        )
+        raise
+    audit(actor=actor, action="endpoint.sleep", target=endpoint, after={"level": level})
+    logger.info("endpoint %s (%s) sleeps at level %s", endpoint.id, endpoint.url, level)
+    return endpoint
+
+
+def endpoint_wake(*, endpoint: Endpoint, actor: Any = None) -> Endpoint:
+    """Wake a sleeping endpoint's engine (``POST /wake_up``) and make it READY.
+
+    vLLM answers ``/wake_up`` once the engine can serve, so the endpoint is READY when this
+    returns. Raises ``vllm_client.UpstreamError`` when the engine did not wake within
+    DEPLOY_WAKE_TIMEOUT (the endpoint stays SLEEPING). Waking an endpoint that is not
+    sleeping (any more) only repeats the harmless ``/wake_up``.
+    """
+    _engine_call(
+        lambda: vllm_client.wake_up(
+            endpoint.base_url, endpoint.token, within=settings.DEPLOY_WAKE_TIMEOUT
+        )
+    )
+    if endpoint_transition(
+        endpoint=endpoint, from_states=(EndpointState.SLEEPING,), to=EndpointState.READY
+    ):
+        audit(actor=actor, action="endpoint.wake", target=endpoint)
+        logger.info("endpoint %s (%s) woke up", endpoint.id, endpoint.url)
+    return endpoint
+
+
+def endpoint_transition(*, endpoint: Endpoint, from_states: tuple[str, ...], to: str) -> bool:
+    """Move the endpoint to ``to`` only if it is still in one of ``from_states`` (a
+    conditional update: two processes racing move it once). True when this call moved it;
+    then the routing version is bumped. Commits on its own (autocommit) unless called
+    inside a transaction."""
+    with transaction.atomic():
+        moved = Endpoint.objects.filter(pk=endpoint.pk, state__in=from_states).update(
+            state=EndpointState(to)
+        )
+        if moved:
+            endpoint.state = to
+            routing_changed()
+    return bool(moved)
+
+
+def _engine_call(call: Callable[[], Awaitable[None]]) -> None:
+    """Run one engine control call from synchronous code, in a loop of its own (closing
+    that loop's HTTP session afterwards)."""
+
+    async def once() -> None:
+        try:
+            await call()
+        finally:
+            await vllm_client.close_session()
+
+    asyncio.run(once())

@@ -276,3 +276,54 @@ async def _read_quietly(response: aiohttp.ClientResponse) -> bytes:
         return await asyncio.wait_for(response.read(), timeout=2.0)
     except _BROKEN:
         return b""
+
+
+# -- sleep mode (vLLM's development endpoints: --enable-sleep-mode, VLLM_SERVER_DEV_MODE=1) --
+
+
+async def sleep(base_url: str, token: str, *, level: int, within: float) -> None:
+    """``POST /sleep?level=N``: level 1 offloads the weights to CPU memory and drops the KV
+    cache, level 2 drops both. Returns once the engine answered 200; raises
+    ``UpstreamError`` otherwise (transient for timeouts, connection errors and 5xx)."""
+    await _post_control(f"{base_url}/sleep?level={int(level)}", token, within)
+
+
+async def wake_up(base_url: str, token: str, *, within: float) -> None:
+    """``POST /wake_up``: reload the weights and the KV cache. vLLM answers once the engine
+    is awake, so this returns when it can serve. Raises ``UpstreamError``."""
+    await _post_control(f"{base_url}/wake_up", token, within)
+
+
+async def is_sleeping(base_url: str, token: str, *, within: float) -> bool | None:
+    """``GET /is_sleeping``: True or False, or None when the engine did not say (down,
+    slow, or started without the development endpoints). Never raises."""
+    try:
+        async with session().get(
+            base_url + "/is_sleeping",
+            headers=_headers(token),
+            timeout=aiohttp.ClientTimeout(total=within),
+        ) as response:
+            if response.status != 200:
+                return None
+            answer = await response.json(content_type=None)
+    except (*_BROKEN, ValueError):
+        return None
+    value = answer.get("is_sleeping") if isinstance(answer, dict) else None
+    return value if isinstance(value, bool) else None
+
+
+async def _post_control(url: str, token: str, within: float) -> None:
+    try:
+        async with session().post(
+            url, headers=_headers(token), timeout=aiohttp.ClientTimeout(total=within)
+        ) as response:
+            detail = await response.read()
+            status = response.status
+    except _BROKEN as exc:
+        raise _broken(exc) from exc
+    if status != 200:
+        raise UpstreamError(
+            f"endpoint answered {status} to {url.rsplit('/', 1)[-1]}: {detail[:200]!r}",
+            transient=status >= 500,
+            status=status,
+        )

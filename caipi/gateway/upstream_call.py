@@ -39,6 +39,7 @@ from caipi.gateway.validation import KINDS_FOR_PATH, InvalidRequest, requested_m
 from caipi.governance.principal import Principal, principal_may_use_model
 from caipi.governance.services import quotas, usage
 from deploy import vllm_client
+from deploy.demand import demand_touch
 from deploy.router import choose_endpoint
 from deploy.selectors import EndpointRoute, ModelRoute
 
@@ -154,6 +155,7 @@ async def call_open(call: Call) -> Upstream:
         max_tokens=call.max_tokens,
     )
     try:
+        await demand_touch(model_id=call.model.id)  # idleness; writes at most once a second
         return await _route_and_connect(call)
     except BaseException:
         await quotas.quota_release(call.reservation)

@@ -11,6 +11,8 @@ Simulator-only behaviour:
 
 - During ``--startup-delay`` ``/health`` and every ``/v1`` route answer 503 (``/metrics``
   already answers, with zeros).
+- With ``--enable-sleep-mode``: vLLM's sleep endpoints (``deploy/simulator/sleep.py``);
+  while the engine sleeps, inference routes answer 503.
 - ``--error-rate`` and ``--hang-rate`` are drawn per valid inference request (chat,
   completions, embeddings): a 500 in vLLM's error shape, or no answer at all (no slot is
   held; the connection just stays silent until the client gives up).
@@ -45,6 +47,7 @@ from deploy.simulator.responses import (
     models_body,
     truncate,
 )
+from deploy.simulator.sleep import SleepMode
 from deploy.simulator.text import embed
 
 logger = logging.getLogger(__name__)
@@ -75,6 +78,11 @@ class SimulatorApp:
             ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/embeddings"): self._embeddings,
         }
+        self.sleep_mode = SleepMode(config, engine, loop)
+        if config.enable_sleep_mode:
+            self._routes[("POST", "/sleep")] = self.sleep_mode.sleep
+            self._routes[("POST", "/wake_up")] = self.sleep_mode.wake_up
+            self._routes[("GET", "/is_sleeping")] = self.sleep_mode.is_sleeping
         self._paths = {path for _, path in self._routes}
 
     @property
@@ -98,6 +106,8 @@ class SimulatorApp:
         try:
             if request.path.startswith("/v1") and not self.ready:
                 raise ApiError(503, "The server is starting up (--startup-delay).")
+            if request.path in INFERENCE_PATHS and not self.sleep_mode.awake:
+                raise ApiError(503, "The engine is sleeping: POST /wake_up first.")
             route(request, exchange)
         except ApiError as error:
             exchange.respond(error.status, error.body())

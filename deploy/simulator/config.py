@@ -39,6 +39,9 @@ class SimulatorConfig:
     hang_rate: float = 0.0
     die_after: int | None = None
     startup_delay: float = 0.0
+    enable_sleep_mode: bool = False
+    sleep_time: float = 0.5
+    wake_time: float = 1.0
     seed: int = 0
     embedding_dim: int = 384
     legacy_metrics: bool = False
@@ -68,6 +71,7 @@ class SimulatorConfig:
                 (self.error_rate + self.hang_rate <= 1, "error-rate + hang-rate must be <= 1"),
                 (self.die_after is None or self.die_after >= 1, "die-after must be >= 1"),
                 (self.slowdown >= 0 and self.startup_delay >= 0, "slowdown/startup-delay >= 0"),
+                (self.sleep_time >= 0 and self.wake_time >= 0, "sleep-time/wake-time >= 0"),
                 (self.embedding_dim >= 1, "embedding-dim must be >= 1"),
             )
             if not ok

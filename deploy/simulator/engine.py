@@ -147,6 +147,11 @@ class Engine:
 
     # -- scheduling ------------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """True while any request runs or waits."""
+        return bool(self._running or self._waiting)
+
     def submit(self, seq: Sequence) -> None:
         """Queue ``seq``; it starts at once when a slot is free."""
         seq.arrived = self._loop.time()

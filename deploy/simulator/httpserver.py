@@ -42,6 +42,7 @@ class Request:
     path: str
     authorization: str | None
     body: bytes
+    query: str = ""
 
 
 Handler = Callable[[Request, "Exchange"], None]
@@ -180,11 +181,13 @@ class Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        url = httptools.parse_url(self._url)
         request = Request(
             method=self._parser.get_method().decode("ascii"),
-            path=httptools.parse_url(self._url).path.decode("utf-8", "replace"),
+            path=url.path.decode("utf-8", "replace"),
             authorization=self._authorization,
             body=b"".join(self._body),
+            query=(url.query or b"").decode("utf-8", "replace"),
         )
         self._queue.append((request, self._parser.should_keep_alive()))
         if self._current is None:

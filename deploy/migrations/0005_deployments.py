@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("deploy", "0003_endpoint_health_path"),
+        ("deploy", "0004_endpoint_state_sleeping"),
     ]
 
     operations = [
