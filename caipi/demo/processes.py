@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 
@@ -25,11 +26,30 @@ MODEL_BUILD_ENV = {
 }
 
 
+# A log past this size is moved to ``<name>.1`` (replacing the one before) at the next start.
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+def open_log(log_path: Path) -> BinaryIO:
+    """``log_path`` opened for appending, after a line marking this start.
+
+    Logs of earlier runs are kept (the one that explains yesterday's crash must survive
+    today's restart); a log past ``LOG_ROTATE_BYTES`` is first moved to ``<name>.1``.
+    """
+    if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
+        log_path.replace(log_path.with_name(log_path.name + ".1"))
+    log = log_path.open("ab")
+    started = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    log.write(f"===== started {started} =====\n".encode())
+    log.flush()
+    return log
+
+
 def _spawn(
     argv: list[str], *, log_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session, output to ``log_path``, from the checkout."""
-    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+    """Start ``argv`` in its own session, output appended to ``log_path``, from the checkout."""
+    with open_log(log_path) as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             argv,
             stdout=log,

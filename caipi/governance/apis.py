@@ -7,6 +7,7 @@ them into ``{"error": {...}}`` with the right status.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers
@@ -17,10 +18,21 @@ from rest_framework.views import APIView
 
 from caipi.core.auth import request_user
 from caipi.core.models import Course
-from caipi.core.permissions import COURSE_VIEW, require
+from caipi.core.permissions import COURSE_VIEW, can, require
 from caipi.governance import selectors, services
-from caipi.governance.models import ApiKey, LimitMetric, LimitScope, LimitWindow
-from caipi.governance.permissions import COURSE_SET_BUDGET, COURSE_VIEW_USAGE
+from caipi.governance.models import (
+    ApiKey,
+    CourseSettings,
+    LimitMetric,
+    LimitScope,
+    LimitWindow,
+)
+from caipi.governance.permissions import (
+    COURSE_MANAGE_SETTINGS,
+    COURSE_SET_BUDGET,
+    COURSE_SETTING_ACTIONS,
+    COURSE_VIEW_USAGE,
+)
 from caipi.governance.policy import PolicyAccepted
 from caipi.governance.principal import principal_for_user
 
@@ -141,7 +153,14 @@ def _limit_json(limit) -> dict:
 
 
 class CourseSettingsApi(GovernedAPIView):
-    """PATCH /api/courses/<id>/settings: conversation history, retention, exempt roles."""
+    """GET/PATCH /api/courses/<id>/settings: conversation history, retention, exempt roles.
+
+    History and retention are the instructors'; ``exempt_roles`` (whose calls skip the
+    course budgets) is the administrator's: a PATCH of it by anyone else is a 403 naming
+    the field. GET says which fields the caller may change (``editable``).
+    """
+
+    FIELDS = ("keep_conversations", "retention_days", "exempt_roles")
 
     class Input(serializers.Serializer):
         keep_conversations = serializers.BooleanField(required=False)
@@ -151,6 +170,11 @@ class CourseSettingsApi(GovernedAPIView):
             required=False,
         )
 
+    def get(self, request: Request, course_id: int) -> Response:
+        course = get_object_or_404(Course, pk=course_id)
+        require(request.user, COURSE_MANAGE_SETTINGS, course)
+        return Response(self._answer(request, selectors.course_settings(course=course)))
+
     def patch(self, request: Request, course_id: int) -> Response:
         course = get_object_or_404(Course, pk=course_id)
         data = self.Input(data=request.data)
@@ -158,8 +182,15 @@ class CourseSettingsApi(GovernedAPIView):
         row = services.course_settings_update(
             actor=request_user(request), course=course, **data.validated_data
         )
-        fields = ("keep_conversations", "retention_days", "exempt_roles")
-        return Response({name: getattr(row, name) for name in fields})
+        return Response(self._answer(request, row))
+
+    def _answer(self, request: Request, row: CourseSettings) -> dict[str, Any]:
+        editable = [
+            name
+            for name in self.FIELDS
+            if can(request.user, COURSE_SETTING_ACTIONS[name], row.course)
+        ]
+        return {**{name: getattr(row, name) for name in self.FIELDS}, "editable": editable}
 
 
 class PolicyApi(APIView):

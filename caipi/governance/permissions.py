@@ -11,6 +11,18 @@ from caipi.core.permissions import INSTRUCTORS, TEACHERS, register_course_action
 COURSE_VIEW_USAGE = register_course_action("course.view_usage", roles=TEACHERS)
 COURSE_SET_BUDGET = register_course_action("course.set_budget", roles=INSTRUCTORS)
 COURSE_MANAGE_SETTINGS = register_course_action("course.manage_settings", roles=INSTRUCTORS)
+# The course settings that decide whose calls the admin's course budgets hold: no course
+# role may change them (site admins may do every course action), so a lecturer cannot
+# exempt their students from the budget the administrator set for the course.
+COURSE_SET_LIMIT_EXEMPTIONS = register_course_action("course.set_limit_exemptions", roles=())
+
+# Who owns each field of ``CourseSettings``: the lecturer's choices (history and its
+# retention) and the administrator's (which course roles the course budgets skip).
+COURSE_SETTING_ACTIONS: dict[str, str] = {
+    "keep_conversations": COURSE_MANAGE_SETTINGS,
+    "retention_days": COURSE_MANAGE_SETTINGS,
+    "exempt_roles": COURSE_SET_LIMIT_EXEMPTIONS,
+}
 
 
 def _model_use(user: Any, target: Any, course: Any) -> bool:
@@ -46,7 +58,9 @@ __all__ = [
     "APIKEY_CREATE",
     "APIKEY_REVOKE",
     "COURSE_MANAGE_SETTINGS",
+    "COURSE_SETTING_ACTIONS",
     "COURSE_SET_BUDGET",
+    "COURSE_SET_LIMIT_EXEMPTIONS",
     "COURSE_VIEW_USAGE",
     "MODEL_USE",
 ]

@@ -213,3 +213,8 @@ def _conversations(user: User) -> list[dict[str, Any]]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
+
+
+def course_settings(*, course: Course) -> CourseSettings:
+    """The course's governance settings; the defaults (unsaved) when it has none yet."""
+    return CourseSettings.objects.filter(course=course).first() or CourseSettings(course=course)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from caipi.governance.models import AuditEntry, PolicyVersion, QuotaLimit
+from caipi.governance.models import AuditEntry, CourseSettings, PolicyVersion, QuotaLimit
 from caipi.governance.services import policy_accept
 from caipi.governance.services.usage import usage_flush, usage_record
 
@@ -71,6 +71,44 @@ def test_a_student_cannot_change_course_settings_or_see_course_limits(student, c
     )
     assert answer.status_code == 403
     assert client.get(f"/api/courses/{course.pk}/budget").status_code == 403
+
+
+def test_a_lecturer_cannot_exempt_their_students_from_the_admins_course_budget(lecturer, course):
+    _admin_ceiling(course, size=500)
+    body = {"exempt_roles": ["learner", "teaching_assistant", "instructor"]}
+    answer = _client(lecturer).patch(f"/api/courses/{course.pk}/settings", body, format="json")
+    assert answer.status_code == 403
+    error = answer.json()["error"]
+    assert error["code"] == "admin_setting" and error["fields"] == ["exempt_roles"]
+    assert "exempt_roles" in error["message"]
+    assert not CourseSettings.objects.filter(course=course).exists()
+
+
+def test_a_lecturer_mixing_own_and_admin_fields_changes_nothing(lecturer, course):
+    body = {"keep_conversations": True, "exempt_roles": ["learner"]}
+    answer = _client(lecturer).patch(f"/api/courses/{course.pk}/settings", body, format="json")
+    assert answer.status_code == 403 and answer.json()["error"]["fields"] == ["exempt_roles"]
+    assert not CourseSettings.objects.filter(course=course, keep_conversations=True).exists()
+
+
+def test_an_admin_sets_a_courses_exempt_roles(admin, course):
+    body = {"exempt_roles": ["instructor"]}
+    answer = _client(admin).patch(f"/api/courses/{course.pk}/settings", body, format="json")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["exempt_roles"] == ["instructor"]
+    assert CourseSettings.objects.get(course=course).exempt_roles == ["instructor"]
+
+
+def test_the_settings_say_which_fields_the_caller_may_change(lecturer, admin, course):
+    mine = _client(lecturer).get(f"/api/courses/{course.pk}/settings").json()
+    assert mine["editable"] == ["keep_conversations", "retention_days"]
+    assert mine["exempt_roles"] == ["instructor", "teaching_assistant"]
+    theirs = _client(admin).get(f"/api/courses/{course.pk}/settings").json()
+    assert theirs["editable"] == ["keep_conversations", "retention_days", "exempt_roles"]
+
+
+def test_a_student_cannot_read_the_course_settings(student, course):
+    assert _client(student).get(f"/api/courses/{course.pk}/settings").status_code == 403
 
 
 def test_a_lecturer_turns_on_history_with_a_retention(lecturer, course):

@@ -18,6 +18,7 @@ from caipi.governance.services.conversations import (
 )
 from caipi.governance.services.courses import (
     AboveCeiling,
+    AdminSetting,
     course_budget_set,
     course_settings_update,
 )
@@ -28,6 +29,7 @@ from caipi.governance.services.userdata import userdata_delete
 
 __all__ = [
     "AboveCeiling",
+    "AdminSetting",
     "apikey_create",
     "apikey_revoke",
     "conversation_append",

@@ -12,7 +12,11 @@ from caipi.core.permissions import SITE_ADMIN, can, require
 from caipi.governance import selectors
 from caipi.governance.audit import audit_record, audit_snapshot
 from caipi.governance.models import CourseSettings, LimitScope, ManagedBy, QuotaLimit
-from caipi.governance.permissions import COURSE_MANAGE_SETTINGS, COURSE_SET_BUDGET
+from caipi.governance.permissions import (
+    COURSE_MANAGE_SETTINGS,
+    COURSE_SET_BUDGET,
+    COURSE_SETTING_ACTIONS,
+)
 
 
 class AboveCeiling(PermissionDenied):
@@ -61,18 +65,38 @@ def course_budget_set(
     return limit
 
 
+class AdminSetting(PermissionDenied):
+    """A course setting only an administrator may change (it bounds the admin's limits)."""
+
+    code = "admin_setting"
+
+
 @transaction.atomic
 def course_settings_update(*, actor: User, course: Course, **changes: Any) -> CourseSettings:
     """Change ``keep_conversations``, ``retention_days`` or ``exempt_roles`` of a course.
 
-    Raises ``PermissionDenied`` unless ``actor`` may manage the course's settings.
+    Each field belongs to an action (``COURSE_SETTING_ACTIONS``): history and retention to
+    the course's instructors, ``exempt_roles`` to administrators only. Raises
+    ``PermissionDenied`` unless ``actor`` may manage the course's settings, and
+    ``AdminSetting`` (403, naming the fields) when a change touches a field ``actor`` may
+    not change; nothing is changed then. Unknown fields raise ``ValueError``.
     """
     require(actor, COURSE_MANAGE_SETTINGS, course)
-    allowed = {"keep_conversations", "retention_days", "exempt_roles"}
+    unknown = set(changes) - set(COURSE_SETTING_ACTIONS)
+    if unknown:
+        raise ValueError(f"not a course setting: {sorted(unknown)}")
+    refused = sorted(
+        name for name in changes if not can(actor, COURSE_SETTING_ACTIONS[name], course)
+    )
+    if refused:
+        raise AdminSetting(
+            f"Only an administrator may change {', '.join(refused)} of a course.",
+            extra={"fields": refused},
+        )
     settings_row, _ = CourseSettings.objects.select_for_update().get_or_create(course=course)
     before = audit_snapshot(settings_row)
     for name, value in changes.items():
-        if name in allowed and value is not None:
+        if value is not None:
             setattr(settings_row, name, value)
     settings_row.save()
     audit_record(
