@@ -104,7 +104,8 @@ LOGIN_URL = "admin:login"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # caipi/templates overrides other apps' templates (admin/base_site.html: notices).
+        "DIRS": [BASE_DIR / "caipi" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -113,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "caipi.core.navigation.navigation",
                 "caipi.demo.context.demo_notice",
+                "caipi.core.notices.notices",
             ],
         },
     },
@@ -478,7 +480,21 @@ LTI_HTTP_TIMEOUT = env_float(
 LTI_TRUSTED_ISSUERS = env_list(
     "CAIPI_LTI_TRUSTED_ISSUERS",
     [],
-    "LMS host names whose dynamic registrations are active at once; others wait for an admin.",
+    "LMS host names that may start a dynamic registration from the plain /lti/register/ URL "
+    "and are active at once. Any other LMS must use a one-time registration URL an admin "
+    "generates on /lti/setup/.",
+)
+LTI_REGISTRATION_URL_HOURS = env_int(
+    "CAIPI_LTI_REGISTRATION_URL_HOURS",
+    24,
+    "Hours a one-time registration URL generated on /lti/setup/ stays valid.",
+    minimum=1,
+)
+LTI_REGISTRATION_ALLOW_PRIVATE = env_bool(
+    "CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE",
+    False,
+    "Let dynamic registration call LMSs at private or loopback addresses (labs, the demo, "
+    "tests). Off in production: registration calls only public addresses.",
 )
 LTI_ROSTER_SYNC_MINUTES = env_int(
     "CAIPI_LTI_ROSTER_SYNC_MINUTES",

@@ -7,8 +7,11 @@ class LmsConnectorsConfig(AppConfig):
     def ready(self) -> None:
         from django.urls import reverse
 
-        from caipi.core import navigation
+        from caipi.core import navigation, notices
         from lms_connectors.permissions import COURSE_MANAGE_LMS_LINK
+        from lms_connectors.selectors import pending_registrations_notices
+
+        notices.register_notices("lti-pending-registrations", pending_registrations_notices)
 
         navigation.register_course_section(
             navigation.CourseSection(

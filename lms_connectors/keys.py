@@ -47,6 +47,19 @@ def _fernet() -> Fernet:
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
+def secret_encrypt(text: str) -> str:
+    """``text`` encrypted like the tool keys (e.g. a Moodle web service token at rest)."""
+    return _fernet().encrypt(text.encode()).decode()
+
+
+def secret_decrypt(token: str) -> str | None:
+    """What ``secret_encrypt`` made, or None when it no longer decrypts (SECRET_KEY changed)."""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        return None
+
+
 def _new_key_pems() -> tuple[str, str]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = private.private_bytes(

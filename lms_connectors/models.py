@@ -40,6 +40,17 @@ class Platform(models.Model):
     )
     product_family = models.CharField(max_length=100, blank=True, help_text="e.g. moodle.")
     is_active = models.BooleanField(default=True)
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when an admin retired this registration."
+    )
+    ws_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Moodle's address for web services; blank: the issuer (Moodle's wwwroot).",
+    )
+    ws_token_encrypted = models.TextField(
+        blank=True, help_text="The Moodle web service token, encrypted (set it in the form)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -51,6 +62,31 @@ class Platform(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.issuer} ({self.client_id})"
+
+    @property
+    def ws_base_url(self) -> str:
+        return (self.ws_url or self.issuer).rstrip("/")
+
+    @property
+    def ws_token(self) -> str:
+        """The decrypted web service token ('' when unset or undecryptable)."""
+        from lms_connectors.keys import secret_decrypt
+
+        if not self.ws_token_encrypted:
+            return ""
+        return secret_decrypt(self.ws_token_encrypted) or ""
+
+    @property
+    def is_pending(self) -> bool:
+        """Registered, neither activated nor retired: waiting for an admin."""
+        return not self.is_active and self.retired_at is None
+
+    @property
+    def status(self) -> str:
+        """``active``, ``pending`` or ``retired``, for pages and refusals."""
+        if self.retired_at is not None:
+            return "retired"
+        return "active" if self.is_active else "pending"
 
 
 class Deployment(models.Model):
@@ -102,9 +138,15 @@ class ToolKey(models.Model):
 
 
 class LtiContext(models.Model):
-    """An LMS course (LTI context) of one platform, mirrored as a CAIPI course."""
+    """An LMS course (LTI context), mirrored as one CAIPI course.
+
+    Keyed by issuer + context id, not by registration: a course stays one course whichever
+    registration (client id) of its LMS it arrives through. ``platform`` is the registration
+    of the latest launch, whose credentials the roster sync uses.
+    """
 
     platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="contexts")
+    issuer = models.CharField(max_length=255)
     context_id = models.CharField(max_length=255)
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lti_contexts")
     memberships_url = models.URLField(max_length=500, blank=True, help_text="NRPS endpoint.")
@@ -114,7 +156,7 @@ class LtiContext(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["platform", "context_id"], name="lti_context_unique")
+            models.UniqueConstraint(fields=["issuer", "context_id"], name="lti_context_unique")
         ]
 
     def __str__(self) -> str:
@@ -168,3 +210,62 @@ class LtiResourceLink(models.Model):
     @property
     def accepts_scores(self) -> bool:
         return bool(self.lineitem_url)
+
+
+class LtiLaunchRole(models.Model):
+    """The course role a user's latest launch into a context established.
+
+    Moodle computes launch roles on the activity (``mod/lti:manage``) but names-and-roles
+    roles on the course (``moodle/course:manageactivities``), so a non-editing teacher is
+    Instructor in one and Learner in the other; a site admin who is not enrolled launches
+    as Instructor and is absent from the roster. The roster sync reads this row so that
+    both sources give the same CAIPI role (see ``roles``).
+    """
+
+    context = models.ForeignKey(LtiContext, on_delete=models.CASCADE, related_name="launch_roles")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="lti_launch_roles")
+    role = models.CharField(max_length=20)
+    lms_admin = models.BooleanField(
+        default=False, help_text="The launch carried an institution or system Administrator role."
+    )
+    launched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["context", "user"], name="lti_launch_role_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.context_id}: {self.role}"
+
+
+class RegistrationInvite(models.Model):
+    """A one-time, expiring registration URL an admin generated (``/lti/register/<token>/``).
+
+    Only the token's SHA-256 is stored; the URL is shown once. Dynamic registration from
+    an LMS host that is not in CAIPI_LTI_TRUSTED_ISSUERS must start from one of these.
+    """
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    activate = models.BooleanField(
+        default=False, help_text="Activate the registration at once instead of leaving it pending."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    platform = models.ForeignKey(
+        Platform, on_delete=models.SET_NULL, null=True, blank=True, related_name="invites"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"registration URL of {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.used_at is None and self.expires_at > timezone.now()

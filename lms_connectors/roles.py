@@ -10,6 +10,13 @@ Rules (LTI 1.3 core spec, role vocabularies):
 3. Administrator (context or institution) counts as Instructor of the course: the LMS
    lets them manage it. It does not make anyone a CAIPI site administrator.
 4. Roles CAIPI does not know (Guest, Observer, None ...) give no course role: ``None``.
+5. Launch and names-and-roles must agree (``effective_course_role``). Moodle 5.0 computes a
+   launch's roles on the activity (``mod/lti:manage`` → Instructor) but the roster's on the
+   course (``moodle/course:manageactivities`` → Instructor, else Learner), so a non-editing
+   teacher launches as Instructor and is listed as Learner, and a site admin launches as
+   Instructor + Administrator without being enrolled at all. The role of a user's latest
+   launch therefore wins over the roster's, and a launch that carried an institution or
+   system Administrator role keeps its membership when the roster does not list the user.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from caipi.core.models import CourseRole
 
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person"
+SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person"
+PERSON = "http://purl.imsglobal.org/vocab/lis/v2/person"  # Moodle's NRPS admin role
 
 _TEACHING_ASSISTANT_SUB_ROLE = "Instructor#TeachingAssistant"
 
@@ -66,3 +75,18 @@ def _strongest(names: list[str], table: dict[str, CourseRole]) -> CourseRole | N
         if role in granted:
             return role
     return None
+
+
+def lms_admin_from_lti(roles: Iterable[str]) -> bool:
+    """True when the roles name the person an institution or system Administrator."""
+    admin_roles = {f"{prefix}#Administrator" for prefix in (INSTITUTION, SYSTEM, PERSON)}
+    return any(role in admin_roles for role in roles)
+
+
+def effective_course_role(
+    *, roster_role: CourseRole | None, launch_role: str | None
+) -> CourseRole | None:
+    """The role a roster sync gives: the latest launch's when there was one (rule 5)."""
+    if launch_role:
+        return CourseRole(launch_role)
+    return roster_role

@@ -9,8 +9,10 @@ urlpatterns = [
     path("launch/", views.lti_launch, name="lti_launch"),
     path("jwks/", views.lti_jwks, name="lti_jwks"),
     path("register/", views.lti_register, name="lti_register"),
+    path("register/<str:invite_token>/", views.lti_register, name="lti_register_invited"),
     path("deep-link/<str:launch_id>/", views.lti_deep_link, name="lti_deep_link"),
     path("setup/", views.lti_setup, name="lti_setup"),
+    path("setup/pending/", views.lti_pending, name="lti_pending"),
     path("courses/<int:course_id>/", views.lti_course, name="lti_course"),
     path(
         "api/courses/<int:course_id>/roster-sync/",

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -18,13 +19,15 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from caipi.core.models import Course
+from caipi.core.models import Course, User
 from caipi.core.permissions import SITE_ADMIN, can, require
 from lms_connectors import claims, keys, selectors, services, targets
 from lms_connectors.errors import LtiRefused
 from lms_connectors.lti import tool
+from lms_connectors.middleware import frameable_anywhere
 from lms_connectors.permissions import COURSE_MANAGE_LMS_LINK, COURSE_PLACE_ACTIVITIES
 from lms_connectors.services.registration import CUSTOM_PARAMETERS, tool_url
+from lms_connectors.services.registration_guard import registration_invite_create
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +90,12 @@ def lti_jwks(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 @refusals_as_pages
-def lti_register(request: HttpRequest) -> HttpResponse:
+def lti_register(request: HttpRequest, invite_token: str | None = None) -> HttpResponse:
     """Dynamic registration: the URL an LMS admin pastes. Ends with the close-dialog page.
 
-    Runs on GET because the LMS opens it so; the registration token is the credential.
+    Runs on GET because the LMS opens it so. ``invite_token`` is the one-time URL an admin
+    generated on the setup page; the plain URL works only for trusted LMS hosts. The
+    result page has no actions and is shown in Moodle's registration dialog (any frame).
     """
     config_url = request.GET.get("openid_configuration", "")
     if not config_url:
@@ -102,8 +107,10 @@ def lti_register(request: HttpRequest) -> HttpResponse:
     result = services.platform_register_dynamic(
         openid_configuration=config_url,
         registration_token=request.GET.get("registration_token", ""),
+        invite_token=invite_token,
     )
-    return render(request, "lms_connectors/registered.html", {"result": result})
+    page = render(request, "lms_connectors/registered.html", {"result": result})
+    return frameable_anywhere(page)
 
 
 def _launch_for_user(request: HttpRequest, launch_id: str) -> tool.Launch:
@@ -159,10 +166,16 @@ def _score_maximum(raw: str) -> float | None:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def lti_setup(request: HttpRequest) -> HttpResponse:
-    """For LMS admins: the values to paste into Moodle, and the registered platforms."""
+    """For LMS admins: the values to paste into Moodle, the registered platforms, and (on
+    POST) a new one-time registration URL, shown once."""
     require(request.user, SITE_ADMIN)
+    invite_url = ""
+    if request.method == "POST" and isinstance(request.user, User):
+        invite_url = registration_invite_create(
+            created_by=request.user, activate=request.POST.get("activate") == "on"
+        )
     values = [
         ("Registration URL (dynamic registration)", tool_url("/lti/register/")),
         ("Tool URL", tool_url("/lti/launch/")),
@@ -172,8 +185,34 @@ def lti_setup(request: HttpRequest) -> HttpResponse:
         ("Content selection URL (deep linking)", tool_url("/lti/launch/")),
         ("Custom parameters", "\n".join(f"{k}={v}" for k, v in CUSTOM_PARAMETERS.items())),
     ]
-    platforms = selectors.platform_list()
-    return render(request, "lms_connectors/setup.html", {"values": values, "platforms": platforms})
+    context = {
+        "values": values,
+        "platforms": selectors.platform_list(),
+        "invite_url": invite_url,
+        "invite_hours": settings.LTI_REGISTRATION_URL_HOURS,
+        "trusted_hosts": settings.LTI_TRUSTED_ISSUERS,
+    }
+    return render(request, "lms_connectors/setup.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lti_pending(request: HttpRequest) -> HttpResponse:
+    """For admins: the registrations waiting for activation, on one screen, with bulk
+    activate and retire."""
+    require(request.user, SITE_ADMIN)
+    message = ""
+    if request.method == "POST":
+        chosen = list(selectors.platforms_pending().filter(pk__in=request.POST.getlist("platform")))
+        if request.POST.get("action") == "retire":
+            for platform in chosen:
+                services.platform_retire(platform=platform)
+            message = f"{len(chosen)} registration(s) retired."
+        else:
+            count = services.platforms_activate(platforms=chosen)
+            message = f"{count} registration(s) activated: their launches are accepted now."
+    context = {"platforms": selectors.platforms_pending(), "message": message}
+    return render(request, "lms_connectors/pending.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -185,6 +224,7 @@ def lti_course(request: HttpRequest, course_id: int) -> HttpResponse:
     context = selectors.context_for_course(course=course)
     if request.method == "POST" and context is not None:
         result = services.roster_sync(context=context)
+        context.refresh_from_db()  # the page shows the time of the sync just made
         message = (
             f"Roster synced: {result.created} added, {result.updated} changed, "
             f"{result.removed} removed."

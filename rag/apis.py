@@ -21,7 +21,7 @@ from caipi.core.errors import ApplicationError, PayloadTooLarge
 from caipi.core.models import Course
 from rag import retrieval, selectors, services
 from rag.models import Document, IngestionJob
-from rag.sources import source_names
+from rag.sources import source_for
 
 
 class DocumentOutput(serializers.ModelSerializer):
@@ -127,7 +127,7 @@ class SyncApi(APIView):
         course = get_object_or_404(Course, pk=course_id)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data["lms"] not in source_names():
+        if source_for(data.validated_data["lms"], course) is None:
             raise ApplicationError(_("No LMS connection is set up for this course."))
         job = services.documents_sync(
             course=course, source=data.validated_data["lms"], actor=request.user

@@ -51,7 +51,8 @@ class DocumentSource(Protocol):
         ...
 
 
-SourceFactory = Callable[[Course], DocumentSource]
+# A factory returns None for a course its LMS does not hold (e.g. not linked to Moodle).
+SourceFactory = Callable[[Course], DocumentSource | None]
 _factories: dict[str, SourceFactory] = {}
 
 
@@ -64,7 +65,8 @@ def source_register(name: str, factory: SourceFactory | None) -> None:
 
 
 def source_for(name: str, course: Course) -> DocumentSource | None:
-    """The registered source ``name`` for ``course``; None when none is registered."""
+    """The registered source ``name`` for ``course``; None when none is registered or the
+    course is not in that LMS."""
     factory = _factories.get(name)
     return factory(course) if factory else None
 

@@ -13,7 +13,7 @@ from caipi.core.permissions import require
 from rag import selectors
 from rag.parsing import EXTENSIONS
 from rag.permissions import COURSE_MANAGE_DOCUMENTS
-from rag.sources import source_names
+from rag.sources import source_for
 
 
 @login_required
@@ -28,7 +28,7 @@ def documents_page(request: HttpRequest, course_id: int) -> HttpResponse:
         "course": course,
         "stats": stats,
         "accept": accept,
-        "may_sync": "moodle" in source_names(),
+        "may_sync": source_for("moodle", course) is not None,
         "strings": _page_strings(),
     }
     return render(request, "rag/documents.html", context)

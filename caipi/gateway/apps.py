@@ -42,6 +42,7 @@ class GatewayConfig(AppConfig):
             )
         )
 
-        from caipi.gateway import prompt_wiring
+        from caipi.gateway import lms_sources, prompt_wiring
 
         prompt_wiring.connect()
+        lms_sources.connect()

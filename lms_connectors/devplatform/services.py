@@ -31,7 +31,9 @@ def devplatform_setup(*, course: Course | None = None) -> Platform:
     )
     if course is not None:
         LtiContext.objects.update_or_create(
-            platform=platform, context_id=signing.CONTEXT["id"], defaults={"course": course}
+            issuer=platform.issuer,
+            context_id=signing.CONTEXT["id"],
+            defaults={"course": course, "platform": platform},
         )
     return platform
 

@@ -110,6 +110,10 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
     def validate_registration(self) -> CaipiMessageLaunch:
         body = dict(self._get_jwt_body())
         issuer = body.get("iss")
+        if issuer and not selectors.platform_find(
+            issuer=str(issuer), client_id=self.get_client_id()
+        ):
+            inactive_platform_check(issuer=str(issuer), client_id=self.get_client_id())
         if not issuer or not selectors.platform_issuer_known(issuer=str(issuer)):
             raise LtiRefused(
                 "unknown_platform", "This LMS is not registered with CAIPI.", hint=REGISTRATION_HINT
@@ -220,11 +224,39 @@ def _storage_for(obj: DjangoMessageLaunch | DjangoOIDCLogin) -> None:
         ) from None
 
 
+def inactive_platform_check(*, issuer: str, client_id: str | None) -> None:
+    """Explain a registration that exists but is pending or retired (else do nothing).
+
+    Shown in the LMS's frame to whoever launched, so it says who can fix it.
+    """
+    state = selectors.platform_inactive_state(issuer=issuer, client_id=client_id)
+    if state == "pending":
+        raise LtiRefused(
+            "platform_pending",
+            "This LMS has registered CAIPI, but a CAIPI administrator has not activated the "
+            "registration yet.",
+            hint="Ask your LMS administrator to have the registration activated in CAIPI "
+            "(Admin > Pending registrations).",
+            status=403,
+        )
+    if state == "retired":
+        raise LtiRefused(
+            "platform_retired",
+            "This registration of CAIPI in the LMS has been retired by a CAIPI administrator.",
+            hint="Ask your LMS administrator to use CAIPI's current registration.",
+            status=403,
+        )
+
+
 def login_response(*, request: HttpRequest, launch_url: str) -> HttpResponse:
     """Answer an OIDC login initiation: the cookie check page, then the redirect to the LMS.
 
-    Raises ``LtiRefused`` for missing parameters or an unknown platform.
+    Raises ``LtiRefused`` for missing parameters, or an unknown, pending or retired platform.
     """
+    params = request.POST if request.method == "POST" else request.GET
+    issuer, client_id = params.get("iss"), params.get("client_id")
+    if issuer and not selectors.platform_find(issuer=issuer, client_id=client_id):
+        inactive_platform_check(issuer=issuer, client_id=client_id)
     tool_conf = CaipiToolConf()
     login = DjangoOIDCLogin(request, tool_conf, session_service=OneTimeNonceSessionService(request))
     try:

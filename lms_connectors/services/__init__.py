@@ -2,6 +2,7 @@
 
 from lms_connectors.services.grades import resource_link_score_post
 from lms_connectors.services.launch import LaunchResult, launch_complete
+from lms_connectors.services.platforms import platform_retire, platforms_activate
 from lms_connectors.services.registration import (
     RegistrationResult,
     platform_register_dynamic,
@@ -15,6 +16,8 @@ __all__ = [
     "launch_complete",
     "platform_register_dynamic",
     "platform_register_manual",
+    "platform_retire",
+    "platforms_activate",
     "resource_link_score_post",
     "roster_sync",
 ]

@@ -6,7 +6,7 @@ import logging
 
 from caipi.core.models import User
 from lms_connectors import selectors
-from lms_connectors.errors import LtiRefused
+from lms_connectors.errors import REGISTRATION_HINT, LtiRefused
 from lms_connectors.lti import tool
 from lms_connectors.models import LtiResourceLink
 
@@ -30,7 +30,13 @@ def resource_link_score_post(
         raise LtiRefused("not_graded", "This activity does not send grades to the LMS.")
     if not 0 <= score_given <= score_maximum or score_maximum <= 0:
         raise LtiRefused("bad_score", "The score must be between 0 and the maximum.")
-    platform = link.context.platform
+    platform = selectors.platform_for_services(context=link.context)
+    if platform is None:
+        raise LtiRefused(
+            "unknown_platform",
+            "This course's LMS has no active registration of CAIPI.",
+            hint=REGISTRATION_HINT,
+        )
     identity = selectors.identity_for_user(user=user, issuer=platform.issuer)
     if identity is None:
         raise LtiRefused("unknown_user", "This user has no account at the LMS of this course.")

@@ -8,13 +8,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.db import transaction
+from django.utils import timezone
 
 from caipi.core.models import Course, CourseRole, Membership, User
 from lms_connectors import claims, selectors, targets
 from lms_connectors.errors import REGISTRATION_HINT, LtiRefused
 from lms_connectors.lti.tool import Launch
-from lms_connectors.models import LtiContext, LtiResourceLink, Platform
-from lms_connectors.roles import course_role_from_lti
+from lms_connectors.models import LtiContext, LtiLaunchRole, LtiResourceLink, Platform
+from lms_connectors.roles import course_role_from_lti, lms_admin_from_lti
 from lms_connectors.services.identity import lti_user_upsert
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,15 @@ def launch_complete(*, launch: Launch) -> LaunchResult:
         issuer=platform.issuer, sub=str(body["sub"]), profile=_profile(body), launched=True
     )
     Membership.objects.update_or_create(user=user, course=context.course, defaults={"role": role})
+    LtiLaunchRole.objects.update_or_create(
+        context=context,
+        user=user,
+        defaults={
+            "role": role,
+            "lms_admin": lms_admin_from_lti(body.get(claims.ROLES) or []),
+            "launched_at": timezone.now(),
+        },
+    )
     link = _resource_link_upsert(context=context, body=body)
     target = _target(body=body, link=link)
     url = targets.target_url(course=context.course, target=target)
@@ -76,16 +86,20 @@ def _context_upsert(*, platform: Platform, body: dict[str, Any]) -> LtiContext:
         )
     title = str(claim.get("title") or claim.get("label") or "Course")[:255]
     label = str(claim.get("label") or "")[:100]
-    context = LtiContext.objects.filter(platform=platform, context_id=claim["id"]).first()
+    # One course per LMS course (issuer + context id), whichever registration it came by.
+    lookup = {"issuer": platform.issuer, "context_id": str(claim["id"])}
+    context = LtiContext.objects.filter(**lookup).first()
     if context is None:
         # Serialise first launches of one course so they cannot create two courses.
         Platform.objects.select_for_update().filter(pk=platform.pk).first()
-        context = LtiContext.objects.filter(platform=platform, context_id=claim["id"]).first()
+        context = LtiContext.objects.filter(**lookup).first()
     if context is None:
         course = Course.objects.create(title=title, label=label)
-        context = LtiContext.objects.create(
-            platform=platform, context_id=claim["id"], course=course
-        )
+        context = LtiContext.objects.create(platform=platform, course=course, **lookup)
+    elif context.platform_id != platform.pk:
+        # A re-registration: the course moves to the registration it now arrives through.
+        context.platform = platform
+        context.save(update_fields=["platform", "updated_at"])
     elif (context.course.title, context.course.label) != (title, label):
         Course.objects.filter(pk=context.course_id).update(title=title, label=label)
         context.course.refresh_from_db()

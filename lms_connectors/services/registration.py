@@ -2,7 +2,9 @@
 
 Dynamic registration (IMS LTI-DR 1.0), as Moodle 4.x/5.x speaks it:
 
-1. The LMS opens ``/lti/register/?openid_configuration=URL&registration_token=TOKEN``.
+0. Only an admin-generated one-time URL, or a trusted LMS host, may start it, and only
+   public addresses are called (``registration_guard``).
+1. The LMS opens ``/lti/register/<invite>/?openid_configuration=URL&registration_token=T``.
 2. CAIPI fetches the platform's OpenID configuration (bearer: the token) and checks it:
    the issuer has the configuration URL's origin, the endpoints CAIPI needs are there,
    id tokens are signed with RS256.
@@ -10,7 +12,8 @@ Dynamic registration (IMS LTI-DR 1.0), as Moodle 4.x/5.x speaks it:
    checks it is signed by that platform's keys and not expired, before using it.
 4. CAIPI posts its registration (redirect URIs, JWKS, login URL, scopes, messages, custom
    parameters, name and logo) to the registration endpoint with the token as bearer.
-5. The answer's client id and deployment id are stored as a ``Platform`` + ``Deployment``.
+5. The answer's client id and deployment id are stored as a ``Platform`` + ``Deployment``:
+   active when the host is trusted or the admin's URL said so, else pending an admin.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ import jwt
 from django.conf import settings
 from django.db import transaction
 from django.templatetags.static import static
+from django.utils import timezone
 
 from lms_connectors import claims
 from lms_connectors.errors import CLOCK_HINT, LtiRefused
 from lms_connectors.http import HttpError, LmsSession, lms_session
+from lms_connectors.middleware import frame_ancestors_forget
 from lms_connectors.models import Deployment, Platform, RegistrationMethod
+from lms_connectors.services import registration_guard as guard
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +56,15 @@ class RegistrationResult:
 
 
 def issuer_trusted(*, issuer: str) -> bool:
-    """True when the issuer's host is in CAIPI_LTI_TRUSTED_ISSUERS (then it is active at once).
+    """True when the issuer's host is in CAIPI_LTI_TRUSTED_ISSUERS (then it is active at once)."""
+    return guard.host_trusted(url=issuer)
 
-    Anyone can reach /lti/register/; an untrusted LMS is stored inactive, pending an admin.
-    """
-    host = (urlsplit(issuer).hostname or "").lower()
-    return any(
-        host == allowed.lower() or allowed == "*" for allowed in settings.LTI_TRUSTED_ISSUERS
-    )
+
+def registration_name() -> str:
+    """The tool's name in the LMS: the CAIPI site and the day, so that two CAIPIs, or a
+    registration and its re-registration, can be told apart in Moodle's tool list."""
+    host = urlsplit(settings.SITE_URL).netloc
+    return f"{settings.LTI_TOOL_NAME} ({host}, {timezone.localdate():%Y-%m-%d})"
 
 
 def tool_url(path: str) -> str:
@@ -82,27 +89,26 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def openid_configuration_fetch(*, url: str, token: str) -> dict[str, Any]:
-    """The platform's OpenID configuration, checked. Raises ``LtiRefused``."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise _refuse("bad_configuration_url", "The openid_configuration URL is not http(s).")
+    """The platform's OpenID configuration, checked. Raises ``LtiRefused``.
+
+    Whatever went wrong fetching it (no answer, an error status, not JSON), the refusal is
+    the same: what a foreign host answered is logged, never shown.
+    """
+    guard.address_check(url=url)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         with _http() as client:
             response = client.get(url, headers=headers, allow_redirects=False)
-    except HttpError:
-        raise _refuse(
-            "platform_unreachable", "The LMS's configuration could not be fetched."
-        ) from None
-    if response.status_code != 200:
-        raise _refuse(
-            "platform_refused",
-            f"The LMS answered {response.status_code} for its configuration.",
-        )
-    try:
+        if response.status_code != 200:
+            raise ValueError(f"status {response.status_code}")
         config = response.json()
-    except ValueError:
-        raise _refuse("bad_configuration", "The LMS's configuration is not JSON.") from None
+    except (HttpError, ValueError) as exc:
+        logger.info("LTI registration configuration fetch failed: %s", type(exc).__name__)
+        raise _refuse("platform_unreachable", guard.UNREACHABLE) from None
     _check_configuration(config=config, url=url)
+    guard.same_origin_check(issuer=config["issuer"], config=config)
+    for name in ("registration_endpoint", "jwks_uri"):
+        guard.address_check(url=config[name])
     return config
 
 
@@ -168,7 +174,7 @@ def tool_registration_payload(*, config: dict[str, Any]) -> dict[str, Any]:
         "grant_types": ["implicit", "client_credentials"],
         "initiate_login_uri": tool_url("/lti/login/"),
         "redirect_uris": [launch_url],
-        "client_name": settings.LTI_TOOL_NAME,
+        "client_name": registration_name(),
         "jwks_uri": tool_url("/lti/jwks/"),
         "logo_uri": tool_url(static("lms_connectors/caipi.svg")),
         "token_endpoint_auth_method": "private_key_jwt",
@@ -207,9 +213,10 @@ def _registration_post(*, config: dict[str, Any], token: str) -> dict[str, Any]:
             "platform_unreachable", "The LMS's registration endpoint did not answer."
         ) from None
     if response.status_code not in (200, 201):
+        logger.info("LTI registration post refused status=%s", response.status_code)
         raise _refuse(
             "platform_refused",
-            f"The LMS refused the registration (status {response.status_code}).",
+            "The LMS refused the registration.",
             hint="A registration token is valid once and for an hour; start again in the LMS.",
         )
     try:
@@ -222,13 +229,37 @@ def _registration_post(*, config: dict[str, Any], token: str) -> dict[str, Any]:
 
 
 def platform_register_dynamic(
-    *, openid_configuration: str, registration_token: str
+    *, openid_configuration: str, registration_token: str, invite_token: str | None = None
 ) -> RegistrationResult:
     """Run dynamic registration end to end (steps in the module docstring).
 
-    Raises ``LtiRefused`` with a clear message at the first step that fails; stores
-    nothing unless the platform accepted the registration.
+    ``invite_token`` is the admin-generated URL's token (None: the plain URL, allowed only
+    for trusted hosts). Raises ``LtiRefused`` with a clear message at the first step that
+    fails, before any request when the start is not allowed; stores nothing unless the
+    platform accepted the registration, and then uses up the invite.
     """
+    guard.registration_start_check(
+        openid_configuration=openid_configuration, invited=invite_token is not None
+    )
+    invite = guard.registration_invite_claim(token=invite_token) if invite_token else None
+    try:
+        result = _register(
+            openid_configuration=openid_configuration,
+            registration_token=registration_token,
+            activate=bool(invite and invite.activate),
+        )
+    except BaseException:
+        if invite is not None:
+            guard.registration_invite_release(invite=invite)
+        raise
+    if invite is not None:
+        guard.registration_invite_complete(invite=invite, platform=result.platform)
+    return result
+
+
+def _register(
+    *, openid_configuration: str, registration_token: str, activate: bool
+) -> RegistrationResult:
     config = openid_configuration_fetch(url=openid_configuration, token=registration_token)
     if registration_token:
         registration_token_check(token=registration_token, jwks_uri=config["jwks_uri"])
@@ -246,7 +277,8 @@ def platform_register_dynamic(
         deployment_ids=[str(deployment_id)] if deployment_id else [],
         method=RegistrationMethod.DYNAMIC,
         product_family=str(product)[:100],
-        activate=issuer_trusted(issuer=config["issuer"]),
+        activate=activate or issuer_trusted(issuer=config["issuer"]),
+        name=registration_name(),
     )
     logger.info("LTI platform registered dynamically platform=%s", platform.pk)
     return RegistrationResult(platform, str(deployment_id) if deployment_id else None, product)
@@ -282,9 +314,11 @@ def platform_register_manual(
             "method": method,
             "product_family": product_family,
             "is_active": activate,
+            "retired_at": None,
             **({"name": name} if name else {}),
         },
     )
     for deployment_id in deployment_ids:
         Deployment.objects.get_or_create(platform=platform, deployment_id=deployment_id)
+    frame_ancestors_forget()
     return platform

@@ -10,9 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from caipi.core.models import Membership
+from lms_connectors import selectors
+from lms_connectors.errors import REGISTRATION_HINT, LtiRefused
 from lms_connectors.lti import tool
-from lms_connectors.models import LtiContext, LtiIdentity
-from lms_connectors.roles import course_role_from_lti
+from lms_connectors.models import LtiContext, LtiIdentity, LtiLaunchRole
+from lms_connectors.roles import course_role_from_lti, effective_course_role
 from lms_connectors.services.identity import lti_user_upsert
 
 logger = logging.getLogger(__name__)
@@ -30,16 +32,23 @@ class RosterSyncResult:
 def roster_sync(*, context: LtiContext) -> RosterSyncResult:
     """Fetch the context's roster (NRPS) and make CAIPI's memberships match it.
 
-    Active members with a course role get a membership (role updated); inactive or
-    deleted members and LTI users of this issuer who left the roster lose theirs. Users
-    CAIPI knows otherwise (admins, API users) are left alone. Raises ``LtiServiceError``
-    (``retryable`` on timeouts and 5xx) and then changes nothing.
+    Active members with a course role get a membership, with the role their latest launch
+    gave when they launched (``roles`` rule 5), else the roster's; inactive or deleted
+    members and LTI users of this issuer who left the roster lose theirs, except LMS
+    administrators who launched. Users CAIPI knows otherwise (admins, API users) are left
+    alone. Raises ``LtiRefused`` when the LMS has no active registration any more and
+    ``LtiServiceError`` (``retryable`` on timeouts and 5xx); both change nothing.
     """
     if not context.memberships_url:
         return RosterSyncResult()
-    members = tool.roster_members(
-        platform=context.platform, memberships_url=context.memberships_url
-    )
+    platform = selectors.platform_for_services(context=context)
+    if platform is None:
+        raise LtiRefused(
+            "unknown_platform",
+            "This course's LMS has no active registration of CAIPI.",
+            hint=REGISTRATION_HINT,
+        )
+    members = tool.roster_members(platform=platform, memberships_url=context.memberships_url)
     result = _apply_roster(context=context, members=members)
     logger.info(
         "LTI roster synced context=%s created=%s updated=%s removed=%s",
@@ -53,12 +62,19 @@ def roster_sync(*, context: LtiContext) -> RosterSyncResult:
 
 @transaction.atomic
 def _apply_roster(*, context: LtiContext, members: list[dict[str, Any]]) -> RosterSyncResult:
-    issuer = context.platform.issuer
-    kept: set[int] = set()
+    issuer = context.issuer
+    launched = _launch_roles_by_sub(context=context)
+    kept: set[int] = {row.user_id for row in launched.values() if row.lms_admin}
     created = updated = 0
     for member in members:
-        role = course_role_from_lti(member.get("roles") or [])
-        if not member.get("user_id") or role is None or member.get("status", "Active") != "Active":
+        if not member.get("user_id") or member.get("status", "Active") != "Active":
+            continue
+        launch = launched.get(str(member["user_id"]))
+        role = effective_course_role(
+            roster_role=course_role_from_lti(member.get("roles") or []),
+            launch_role=launch.role if launch else None,
+        )
+        if role is None:
             continue
         user = lti_user_upsert(
             issuer=issuer, sub=str(member["user_id"]), profile=member, launched=False
@@ -78,5 +94,14 @@ def _apply_roster(*, context: LtiContext, members: list[dict[str, Any]]) -> Rost
         .exclude(user__in=kept)
         .delete()
     )
+    # A launch role only speaks for the enrolment it was made in.
+    LtiLaunchRole.objects.filter(context=context).exclude(user__in=kept).delete()
     LtiContext.objects.filter(pk=context.pk).update(roster_synced_at=timezone.now())
     return RosterSyncResult(created=created, updated=updated, removed=removed)
+
+
+def _launch_roles_by_sub(*, context: LtiContext) -> dict[str, LtiLaunchRole]:
+    """The context's launch roles, keyed by the LMS user id (``sub``) of their user."""
+    rows = {row.user_id: row for row in LtiLaunchRole.objects.filter(context=context)}
+    identities = LtiIdentity.objects.filter(issuer=context.issuer, user_id__in=list(rows))
+    return {sub: rows[user_id] for user_id, sub in identities.values_list("user_id", "sub")}

@@ -209,10 +209,8 @@ def test_a_garbage_id_token_is_refused(browser, refusal_log):
     _assert_refused(response, refusal_log, status=400, code="invalid_token", text="JWT")
 
 
-def test_an_inactive_platform_cannot_launch(browser, lms, registered, refusal_log):
-    registered.is_active = False
-    registered.save()
-    response = browser.client.get(
+def _login_get(browser, lms):
+    return browser.client.get(
         "/lti/login/",
         {
             "iss": lms.issuer,
@@ -222,4 +220,43 @@ def test_an_inactive_platform_cannot_launch(browser, lms, registered, refusal_lo
         },
     )
 
-    _assert_refused(response, refusal_log, status=400, code="unknown_platform", text="login")
+
+def test_a_student_of_a_pending_platform_reads_why_inside_the_lms_frame(
+    browser, lms, registered, refusal_log
+):
+    registered.is_active = False
+    registered.save()
+
+    response = _login_get(browser, lms)
+
+    _assert_refused(
+        response, refusal_log, status=403, code="platform_pending", text="not activated"
+    )
+    assert response["Content-Security-Policy"] == "frame-ancestors *"
+
+
+def test_a_retired_registration_cannot_launch_and_says_so(browser, lms, registered, refusal_log):
+    from lms_connectors.services.platforms import platform_retire
+
+    platform_retire(platform=registered)
+
+    response = _login_get(browser, lms)
+
+    _assert_refused(response, refusal_log, status=403, code="platform_retired", text="retired")
+
+
+def test_a_launch_posted_after_the_platform_was_deactivated_is_explained(
+    browser, lms, registered, refusal_log
+):
+    auth = browser.login("learner")
+    page = httpx.get(lms.url("/mod/lti/auth.php"), params=auth).text
+    action, fields = form_fields(page)
+    registered.is_active = False
+    registered.save()
+
+    response = browser.post_launch(fields, action=action)
+
+    _assert_refused(
+        response, refusal_log, status=403, code="platform_pending", text="not activated"
+    )
+    assert response["Content-Security-Policy"] == "frame-ancestors *"

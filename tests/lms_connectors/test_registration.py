@@ -1,4 +1,9 @@
-"""Dynamic registration against the test LMS over HTTP, and its refusals."""
+"""Dynamic registration against the test LMS over HTTP, and its refusals.
+
+Alice is the CAIPI admin who generates registration URLs; the test LMS runs on loopback,
+so the tests allow private addresses (as the lab and the demo do) except where the refusal
+of private addresses is what they try.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,25 @@ from tests.lms_connectors.conftest import Browser
 from tests.support.lti_platform import TOOL_CONFIGURATION, new_key
 
 
-@pytest.fixture
-def trusted(settings):
-    settings.LTI_TRUSTED_ISSUERS = ["127.0.0.1"]
+@pytest.fixture(autouse=True)
+def loopback_lab(settings):
+    settings.LTI_REGISTRATION_ALLOW_PRIVATE = True
+    settings.LTI_TRUSTED_ISSUERS = []
     settings.SITE_URL = "https://caipi.uni.invalid"
 
 
-def _register(client, lms, **params):
+@pytest.fixture
+def trusted(settings):
+    settings.LTI_TRUSTED_ISSUERS = ["127.0.0.1"]
+
+
+def _register(client, lms, *, path="/lti/register/", **params):
     query = {
         "openid_configuration": lms.url("/mod/lti/openid-configuration.php"),
         "registration_token": lms.registration_token(),
         **params,
     }
-    return client.get("/lti/register/", query)
+    return client.get(path, query)
 
 
 def test_dynamic_registration_stores_the_platform_and_closes_the_dialog(client, db, lms, trusted):
@@ -47,7 +58,8 @@ def test_the_posted_registration_names_caipis_urls_scopes_and_messages(client, d
     assert sent["redirect_uris"] == ["https://caipi.uni.invalid/lti/launch/"]
     assert sent["jwks_uri"] == "https://caipi.uni.invalid/lti/jwks/"
     assert sent["token_endpoint_auth_method"] == "private_key_jwt"
-    assert sent["client_name"] == "CAIPI" and sent["logo_uri"].endswith("caipi.svg")
+    assert sent["client_name"].startswith("CAIPI (caipi.uni.invalid, 20")
+    assert sent["logo_uri"] == "https://caipi.uni.invalid/static/lms_connectors/caipi.svg"
     assert "contextmembership.readonly" in sent["scope"] and "lti-ags/scope/score" in sent["scope"]
     tool = sent[TOOL_CONFIGURATION]
     assert tool["domain"] == "caipi.uni.invalid"
@@ -66,11 +78,16 @@ def test_a_dynamically_registered_platform_can_launch(client, db, lms, trusted):
     assert response.status_code == 302
 
 
-def test_an_untrusted_platform_is_registered_inactive_until_an_admin_approves(client, db, lms):
+def test_the_result_page_shows_in_moodles_dialog_and_names_the_chooser_setting(
+    client, db, lms, trusted
+):
     response = _register(client, lms)
 
-    assert b"Pending" in response.content
-    assert not Platform.objects.get(issuer=lms.issuer).is_active
+    assert response["Content-Security-Policy"] == "frame-ancestors *"
+    assert "X-Frame-Options" not in response
+    page = response.content.decode()
+    assert "Show in activity chooser and as a preconfigured tool" in page
+    assert Platform.objects.get().name in page  # the tool's name in Moodle
 
 
 @pytest.mark.parametrize(
@@ -108,7 +125,8 @@ def test_a_configuration_whose_issuer_is_another_origin_is_refused(
     assert not Platform.objects.exists()
 
 
-def test_a_configuration_url_that_does_not_answer_is_refused(client, db, trusted):
+def test_a_configuration_url_that_does_not_answer_is_refused(client, db, trusted, settings):
+    settings.LTI_TRUSTED_ISSUERS = ["127.0.0.1"]
     response = client.get(
         "/lti/register/",
         {"openid_configuration": "http://127.0.0.1:9/config", "registration_token": "x"},

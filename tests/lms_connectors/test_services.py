@@ -113,3 +113,13 @@ def test_a_score_above_the_maximum_is_refused(browser, lms, lecturer_launched):
 
     assert response.status_code == 400
     assert lms.scores == []
+
+
+def test_the_roster_page_shows_the_time_of_the_sync_just_made(browser, lms, lecturer_launched):
+    course_id = LtiContext.objects.get().course_id
+
+    page = browser.client.post(f"/lti/courses/{course_id}/").content.decode()
+
+    synced = LtiContext.objects.get().roster_synced_at
+    assert synced is not None
+    assert f'<time class="roster-synced">{synced:%Y-%m-%d %H:%M:%S}' in page

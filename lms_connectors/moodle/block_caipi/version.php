@@ -1,0 +1,32 @@
+<?php
+// This file is part of CAIPI's Moodle block (block_caipi).
+//
+// This program is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// This program is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with this program.  If not, see <http://www.gnu.org/licenses/>.
+
+/**
+ * Version details of the CAIPI block.
+ *
+ * @package    block_caipi
+ * @copyright  2026 CAIPI
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+
+defined('MOODLE_INTERNAL') || die();
+
+$plugin->component = 'block_caipi';
+$plugin->version = 2026120300;
+$plugin->requires = 2025041400; // Moodle 5.0.
+$plugin->maturity = MATURITY_BETA;
+$plugin->release = '0.1.0';
+$plugin->dependencies = ['mod_lti' => ANY_VERSION];
