@@ -197,6 +197,7 @@ CHROMA_URL = env_url(
     schemes=("http", "https"),
 )
 CHROMA_PATH = DATA_DIR / "chroma"
+RAG_LEXICAL_PATH = DATA_DIR / "rag" / "bm25"  # saved BM25 indexes, one folder per course
 
 # --- lecture notes (rag) ----------------------------------------------------------------------
 
@@ -436,6 +437,18 @@ PROMPTS_BATCH_RETENTION_HOURS = env_int(
 CELERY_BEAT_SCHEDULE["prompts-purge-batches"] = {
     "task": "prompts.tasks.batches_purge_expired",
     "schedule": 3600.0,
+}
+RAG_JOB_STALE_SECONDS = env_float(
+    "CAIPI_RAG_JOB_STALE_SECONDS",
+    120.0,
+    "Seconds without a heartbeat after which a running ingestion job counts as abandoned "
+    "(its worker died) and is queued again.",
+    minimum=1.0,
+)
+CELERY_BEAT_SCHEDULE["rag-reclaim-ingestion"] = {
+    "task": "rag.tasks.ingestion_reclaim",
+    "schedule": 60.0,
+    "options": {"expires": 60.0},
 }
 CELERY_BEAT_SCHEDULE["rag-purge-unanswered"] = {
     "task": "rag.tasks.unanswered_purge_expired",

@@ -20,11 +20,13 @@ def validate_endpoint_url(value: str) -> None:
 
 
 class ModelKind(models.TextChoices):
-    """What API a model answers: chat, plain completions or embeddings."""
+    """What API a model answers: chat, plain completions, embeddings or reranking (vLLM's
+    score API, ``/v1/rerank``; the course assistant uses one when the admin adds it)."""
 
     CHAT = "chat", "Chat"
     COMPLETION = "completion", "Completion"
     EMBEDDING = "embedding", "Embedding"
+    RERANK = "rerank", "Rerank (score)"
 
 
 class EndpointState(models.TextChoices):

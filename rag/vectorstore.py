@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +57,43 @@ def _name(course_id: int) -> str:
     return f"course-{course_id}"
 
 
+# Collection handles by (server URL, path, course): looking a collection up costs a few ms
+# in embedded Chroma, twice per search before this cache. A handle whose collection was
+# deleted (by another process) raises NotFoundError: ``_with_collection`` drops it and
+# looks the collection up again.
+_handles: dict[tuple[str | None, str, int], Any] = {}
+_handles_lock = threading.Lock()
+
+
+def _handle_key(course_id: int) -> tuple[str | None, str, int]:
+    return (settings.CHROMA_URL, str(settings.CHROMA_PATH), course_id)
+
+
+def _cached_collection(course_id: int) -> Any:
+    key = _handle_key(course_id)
+    with _handles_lock:
+        handle = _handles.get(key)
+    if handle is None:
+        handle = course_collection(course_id=course_id)
+        with _handles_lock:
+            _handles[key] = handle
+    return handle
+
+
+def _forget_handle(course_id: int) -> None:
+    with _handles_lock:
+        _handles.pop(_handle_key(course_id), None)
+
+
+def _with_collection(course_id: int, call: Any) -> Any:
+    """``call(collection)`` on the cached handle, retried once on a fresh one if stale."""
+    try:
+        return call(_cached_collection(course_id))
+    except NotFoundError:
+        _forget_handle(course_id)
+        return call(_cached_collection(course_id))
+
+
 def course_collection(*, course_id: int, embedding_model: str | None = None) -> Any:
     """The course's collection (created on first use), cosine distance, no embedding function.
 
@@ -97,7 +135,7 @@ def chunks_upsert(
 def chunks_delete(*, course_id: int, ids: list[str]) -> None:
     """Remove chunks by id (unknown ids are ignored)."""
     if ids:
-        course_collection(course_id=course_id).delete(ids=ids)
+        _with_collection(course_id, lambda collection: collection.delete(ids=ids))
 
 
 def chunks_query(
@@ -123,8 +161,12 @@ def chunks_query(
         where = {"document_id": {"$in": list(document_ids)}}
     elif exclude_document_ids:
         where = {"document_id": {"$nin": list(exclude_document_ids)}}
-    collection = course_collection(course_id=course_id)
-    result = collection.query(query_embeddings=[embedding], n_results=limit, where=where)
+    result = _with_collection(
+        course_id,
+        lambda collection: collection.query(
+            query_embeddings=[embedding], n_results=limit, where=where
+        ),
+    )
     return [
         Hit(id=id_, text=text or "", metadata=dict(meta or {}), distance=float(distance))
         for id_, text, meta, distance in zip(
@@ -141,7 +183,9 @@ def chunks_embeddings(*, course_id: int, ids: list[str]) -> dict[str, list[float
     """The stored vectors of the given chunks (ids Chroma does not know are left out)."""
     if not ids:
         return {}
-    result = course_collection(course_id=course_id).get(ids=ids, include=["embeddings"])
+    result = _with_collection(
+        course_id, lambda collection: collection.get(ids=ids, include=["embeddings"])
+    )
     return {
         id_: [float(v) for v in vector]
         for id_, vector in zip(result["ids"], result["embeddings"], strict=True)
@@ -149,11 +193,12 @@ def chunks_embeddings(*, course_id: int, ids: list[str]) -> dict[str, list[float
 
 
 def chunks_count(*, course_id: int) -> int:
-    return int(course_collection(course_id=course_id).count())
+    return int(_with_collection(course_id, lambda collection: collection.count()))
 
 
 def course_forget(*, course_id: int) -> None:
     """Delete the course's collection, if there is one."""
+    _forget_handle(course_id)
     client = chroma_client()
     if any(c.name == _name(course_id) for c in client.list_collections()):
         client.delete_collection(_name(course_id))

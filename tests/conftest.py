@@ -64,6 +64,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, settings) -> None:
     settings.CHROMA_PATH = tmp_path_factory.mktemp("chroma")
+    settings.RAG_LEXICAL_PATH = tmp_path_factory.mktemp("bm25")
     # No background flusher: it would write usage outside the test's transaction. Tests that
     # check usage records call usage_flush() themselves.
     settings.GOVERNANCE_USAGE_FLUSH_SECONDS = 0

@@ -22,7 +22,14 @@ from caipi.gateway import metrics, relay
 from caipi.gateway.background import ensure_started
 from caipi.gateway.catalog import catalog
 from caipi.gateway.upstream_call import call_open, call_prepare
-from caipi.gateway.validation import CHAT, COMPLETIONS, EMBEDDINGS, check_body, parse_body
+from caipi.gateway.validation import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    RERANK,
+    check_body,
+    parse_body,
+)
 from caipi.governance.apikeys import aapikey_authenticate
 from caipi.governance.principal import Principal, principal_may_use_model
 
@@ -32,7 +39,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-RELAYED = (CHAT, COMPLETIONS, EMBEDDINGS)
+RELAYED = (CHAT, COMPLETIONS, EMBEDDINGS, RERANK)
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [
     (b"content-type", b"text/event-stream; charset=utf-8"),

@@ -5,7 +5,11 @@ For each chat turn of a course that has notes:
 1. A follow-up is made standalone: by the chat model itself (a short extra call through
    the relay, charged like any call) when ``CAIPI_RAG_REWRITE_FOLLOW_UPS`` is on; otherwise
    rag searches the question with and without the previous one and fuses the rankings.
-2. rag searches the notes this student may see (``rag.assistant.assistant_context``).
+2. rag searches the notes this student may see (``rag.assistant.assistant_context``). When
+   the admin has set up a reranker (an enabled model of kind ``rerank``, served by vLLM's
+   ``/v1/rerank``) that this student may use, rag may ask it to re-order the top passages:
+   only when the ranking is uncertain (see ``rag.retrieval``), as a call through the relay
+   charged like any other; a failing reranker leaves the fused order.
 3. Nothing relevant: the student is told plainly that the notes do not contain the answer;
    no model is asked, nothing is charged.
 4. Otherwise the numbered passages go into a system message ahead of the chat, and the
@@ -25,16 +29,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
 from caipi.core.errors import ApplicationError
 from caipi.core.models import Course
 from caipi.gateway import relay
+from caipi.gateway.background import ensure_started
+from caipi.gateway.catalog import catalog
 from caipi.gateway.upstream_call import call_open, call_prepare
-from caipi.gateway.validation import CHAT
+from caipi.gateway.validation import CHAT, RERANK
 from caipi.governance.models import CourseSettings
-from caipi.governance.principal import Principal
+from caipi.governance.principal import Principal, principal_may_use_model
 from rag import services as rag_services
 from rag.assistant import (
     AssistantContext,
@@ -43,6 +49,7 @@ from rag.assistant import (
     not_in_notes_message,
     rewrite_request,
 )
+from rag.retrieval import Reranker
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +79,10 @@ async def notes_turn(
     rewritten = None
     if settings.RAG_REWRITE_FOLLOW_UPS:
         rewritten = await _rewrite(principal, body.get("model"), messages)
+    await ensure_started()
+    reranker = _reranker(principal)
     started = time.perf_counter()
-    context = await sync_to_async(_context)(user, course_id, messages, rewritten)
+    context = await sync_to_async(_context)(user, course_id, messages, rewritten, reranker)
     context.timings["notes_ms"] = (time.perf_counter() - started) * 1000
     if context.answered:
         others = [m for m in messages if not (isinstance(m, dict) and m.get("role") == "system")]
@@ -85,11 +94,17 @@ async def notes_turn(
 
 
 def _context(
-    user: Any, course_id: int, messages: list[dict[str, Any]], rewritten: str | None
+    user: Any,
+    course_id: int,
+    messages: list[dict[str, Any]],
+    rewritten: str | None,
+    reranker: Reranker | None = None,
 ) -> AssistantContext:
     course = Course.objects.get(pk=course_id)
     rewriter = (lambda _: rewritten) if rewritten else None
-    context = assistant_context(course=course, user=user, messages=messages, rewriter=rewriter)
+    context = assistant_context(
+        course=course, user=user, messages=messages, rewriter=rewriter, reranker=reranker
+    )
     if context.has_documents:
         _record(course_id, context)
     return context
@@ -105,6 +120,42 @@ def _record(course_id: int, context: AssistantContext) -> None:
         question=context.question if kept else None,
         retention_days=kept.retention_days if kept else 0,
     )
+
+
+def rerank_model(principal: Principal) -> str | None:
+    """The reranker the admin set up that this caller may use (the first by name), if any."""
+    names = sorted(name for name, model in catalog().models.items() if model.kind == "rerank")
+    return next((name for name in names if principal_may_use_model(principal, name)), None)
+
+
+def _reranker(principal: Principal) -> Reranker | None:
+    """A reranker for rag's search (called in its worker thread), or None."""
+    model = rerank_model(principal)
+    if model is None:
+        return None
+
+    def rerank(query: str, documents: list[str]) -> list[float]:
+        return async_to_sync(rerank_scores)(principal, model, query, documents)
+
+    return rerank
+
+
+async def rerank_scores(
+    principal: Principal, model: str, query: str, documents: list[str]
+) -> list[float]:
+    """Relevance of each document to the query from the reranker ``model`` (``/v1/rerank``
+    through the relay: routed, limited and charged like any call). Raises ApplicationError
+    or ValueError when it cannot answer; rag then keeps its own order."""
+    request = {"model": model, "query": query, "documents": documents}
+    call = call_prepare(principal, RERANK, request, model_name=model)
+    upstream = await call_open(call)
+    answer = orjson.loads(await relay.complete(call, upstream))
+    if upstream.response.status >= 300 or not isinstance(answer.get("results"), list):
+        raise ValueError(f"the reranker answered {upstream.response.status}")
+    scores = [0.0] * len(documents)
+    for item in answer["results"]:
+        scores[int(item["index"])] = float(item["relevance_score"])
+    return scores
 
 
 async def _rewrite(principal: Principal, model: Any, messages: list[dict[str, Any]]) -> str | None:

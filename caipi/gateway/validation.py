@@ -17,8 +17,14 @@ from caipi.core.errors import ApplicationError, PayloadTooLarge
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
 EMBEDDINGS = "/v1/embeddings"
+RERANK = "/v1/rerank"  # vLLM's score API for rerankers (query + documents -> relevance)
 # Which model kinds may serve which path.
-KINDS_FOR_PATH = {CHAT: ("chat",), COMPLETIONS: ("chat", "completion"), EMBEDDINGS: ("embedding",)}
+KINDS_FOR_PATH = {
+    CHAT: ("chat",),
+    COMPLETIONS: ("chat", "completion"),
+    EMBEDDINGS: ("embedding",),
+    RERANK: ("rerank",),
+}
 
 _NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "temperature": (0.0, 2.0),
@@ -102,6 +108,19 @@ def _check_prompt(body: dict[str, Any], name: str) -> None:
         raise InvalidRequest(f"'{name}' must be a non-empty string or list.", param=name)
 
 
+def _check_rerank(body: dict[str, Any]) -> None:
+    query = body.get("query")
+    if not isinstance(query, str) or not query:
+        raise InvalidRequest("'query' must be a non-empty string.", param="query")
+    documents = body.get("documents")
+    if (
+        not isinstance(documents, list)
+        or not documents
+        or not all(isinstance(d, str) for d in documents)
+    ):
+        raise InvalidRequest("'documents' must be a non-empty list of strings.", param="documents")
+
+
 def check_body(path: str, body: dict[str, Any]) -> str:
     """Check ``body`` for ``path``; return the requested model name. Raises InvalidRequest."""
     model = body.get("model")
@@ -112,6 +131,8 @@ def check_body(path: str, body: dict[str, Any]) -> str:
         _check_messages(body)
     elif path == COMPLETIONS:
         _check_prompt(body, "prompt")
+    elif path == RERANK:
+        _check_rerank(body)
     else:
         _check_prompt(body, "input")
     return model

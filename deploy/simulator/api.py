@@ -14,8 +14,11 @@ Simulator-only behaviour:
 - With ``--enable-sleep-mode``: vLLM's sleep endpoints (``deploy/simulator/sleep.py``);
   while the engine sleeps, inference routes answer 503.
 - ``--error-rate`` and ``--hang-rate`` are drawn per valid inference request (chat,
-  completions, embeddings): a 500 in vLLM's error shape, or no answer at all (no slot is
+  completions, embeddings, rerank): a 500 in vLLM's error shape, or no answer at all (no slot is
   held; the connection just stays silent until the client gives up).
+- ``/v1/rerank`` (vLLM's score API for rerankers) scores each
+  document by the share of the query's words it contains: deterministic, so a caller's
+  re-ranking can be tested.
 - ``--die-after N``: the process exits with status 1 right after the N-th inference
   request (valid or not) has ended, cutting off whatever else is in flight.
 """
@@ -39,21 +42,25 @@ from deploy.simulator.protocol import (
     parse_completion,
     parse_embedding,
     parse_json,
+    parse_rerank,
 )
 from deploy.simulator.responses import (
     StreamSink,
     WholeSink,
     embedding_body,
     models_body,
+    rerank_body,
     truncate,
 )
 from deploy.simulator.sleep import SleepMode
-from deploy.simulator.text import embed
+from deploy.simulator.text import embed, overlap_score
 
 logger = logging.getLogger(__name__)
 
 Route = Callable[[Request, Exchange], None]
-INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+INFERENCE_PATHS = frozenset(
+    {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank"}
+)
 # How long a dying process lets the last response reach the kernel before exiting.
 DIE_GRACE_SECONDS = 0.05
 
@@ -77,6 +84,7 @@ class SimulatorApp:
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/v1/rerank"): self._rerank,
         }
         self.sleep_mode = SleepMode(config, engine, loop)
         if config.enable_sleep_mode:
@@ -192,5 +200,16 @@ class SimulatorApp:
             prompt_tokens,
             config.model_name,
             base64_encoded=parsed.encoding_format == "base64",
+        )
+        exchange.respond(200, body)
+
+    def _rerank(self, request: Request, exchange: Exchange) -> None:
+        parsed = parse_rerank(parse_json(request.body), self.config)
+        if self._inject_fault():
+            return
+        scores = [overlap_score(parsed.query, document) for document in parsed.documents]
+        self.engine.metrics.record_prompt_only(parsed.prompt_tokens)
+        body = rerank_body(
+            parsed.documents, scores, parsed.top_n, parsed.prompt_tokens, self.config.model_name
         )
         exchange.respond(200, body)

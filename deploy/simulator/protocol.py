@@ -79,6 +79,32 @@ class EmbeddingRequest:
     dimensions: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class RerankRequest:
+    """A validated ``/v1/rerank`` request: a query and the documents to score against it."""
+
+    query: str
+    documents: tuple[str, ...]
+    top_n: int | None
+    prompt_tokens: int
+
+
+def parse_rerank(body: dict[str, Any], config: SimulatorConfig) -> RerankRequest:
+    """Validate a ``/v1/rerank`` body (vLLM's Jina/Cohere-style API). Raises ``ApiError``."""
+    check_model(body, config)
+    query = body.get("query")
+    if not isinstance(query, str) or not query:
+        raise bad_request("Input should be a valid string", "query")
+    documents = body.get("documents")
+    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+        raise bad_request("Input should be a valid list of strings", "documents")
+    top_n = _typed(body, "top_n", (int,), "a valid integer")
+    tokens = sum(count_tokens(query) + count_tokens(d) for d in documents)
+    return RerankRequest(
+        query=query, documents=tuple(documents), top_n=top_n or None, prompt_tokens=tokens
+    )
+
+
 def parse_json(raw: bytes) -> dict[str, Any]:
     """Decode a request body that must be a JSON object."""
     try:

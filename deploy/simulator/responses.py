@@ -161,6 +161,29 @@ def embedding_body(
     return orjson.dumps(body)
 
 
+def rerank_body(
+    documents: tuple[str, ...],
+    scores: list[float],
+    top_n: int | None,
+    prompt_tokens: int,
+    model: str,
+) -> bytes:
+    """Return a ``/v1/rerank`` response body: results best first, ``top_n`` of them."""
+    order = sorted(range(len(documents)), key=lambda i: (-scores[i], i))
+    if top_n is not None:
+        order = order[:top_n]
+    body = {
+        "id": new_id("rerank"),
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        "results": [
+            {"index": i, "document": {"text": documents[i]}, "relevance_score": scores[i]}
+            for i in order
+        ],
+    }
+    return orjson.dumps(body)
+
+
 def _pack(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 

@@ -145,3 +145,16 @@ def embed(text: str, dim: int, seed: int = 0) -> list[float]:
         total = [a + b for a, b in zip(total, _token_vector(seed, token, dim), strict=True)]
     norm = math.sqrt(sum(value * value for value in total)) or 1.0
     return [value / norm for value in total]
+
+
+_WORD_RE = re.compile(r"\w+")
+
+
+def overlap_score(query: str, document: str) -> float:
+    """A reranker's stand-in: the share of the query's distinct words (lower-cased) that the
+    document contains, 0..1. Deterministic, so reranking can be tested without a model."""
+    wanted = {word.lower() for word in _WORD_RE.findall(query)}
+    if not wanted:
+        return 0.0
+    present = {word.lower() for word in _WORD_RE.findall(document)}
+    return len(wanted & present) / len(wanted)

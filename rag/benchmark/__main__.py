@@ -42,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rewrite-model", help="Its model name.")
     parser.add_argument("--rewrite-key", default="none", help="Its API key.")
     parser.add_argument(
+        "--rerank-url",
+        help="OpenAI-style /v1 URL of a reranker (vLLM's /v1/rerank): adds hybrid re-ranked "
+        "always and only when uncertain to the quality tables.",
+    )
+    parser.add_argument("--rerank-model", default="sim-model", help="Its model name.")
+    parser.add_argument("--rerank-key", default="none", help="Its API key.")
+    parser.add_argument(
         "--embedding-url",
         help="Also time ingestion with an OpenAI-compatible /v1 embedding model (e.g. the "
         "simulator, to see the pipeline's cost without CPU embedding).",

@@ -216,6 +216,25 @@ def test_embeddings_accept_base64_and_fewer_dimensions(http: httpx.Client) -> No
     assert math.isclose(sum(v * v for v in vector), 1.0, rel_tol=1e-5)
 
 
+def test_rerank_scores_documents_by_the_share_of_the_query_words_they_contain(
+    http: httpx.Client,
+) -> None:
+    documents = ["Gradient descent steps downhill.", "Rosenblatt invented the perceptron.", "x"]
+    body = {"model": "sim-model", "query": "Who invented the perceptron?", "documents": documents}
+    answer = http.post("/v1/rerank", json=body).json()
+    assert [r["index"] for r in answer["results"]] == [1, 0, 2]
+    assert answer["results"][0]["relevance_score"] == 0.75  # invented, the, perceptron of 4
+    assert answer["results"][0]["document"] == {"text": documents[1]}
+    assert answer["usage"]["total_tokens"] > 0
+    top = http.post("/v1/rerank", json={**body, "top_n": 1}).json()["results"]
+    assert [r["index"] for r in top] == [1]
+
+
+def test_rerank_refuses_a_body_without_documents(http: httpx.Client) -> None:
+    answer = http.post("/v1/rerank", json={"model": "sim-model", "query": "q"})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "documents"
+
+
 # -- models and metrics --------------------------------------------------------------
 
 

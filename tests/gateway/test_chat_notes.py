@@ -138,3 +138,58 @@ async def test_with_rewriting_on_a_follow_up_costs_one_short_call_first(
     answered = "caipi_citations" in events[0] and events[0]["caipi_citations"]
     # The simulator's rewrite is made-up words: the search may or may not find passages.
     assert sent_upstream() == (2 if answered else 1)
+
+
+# --- re-ranking by a reranker the admin set up (vLLM's /v1/rerank; the simulator scores
+# --- documents by the share of the question's words they contain)
+
+
+@pytest.fixture
+def reranker(transactional_db, shared_simulator):
+    return add_model("reranker", shared_simulator.url, kind="rerank")
+
+
+async def test_an_uncertain_ranking_is_reranked_through_the_relay_and_charged(
+    async_client, student, course, tutor, reranker, notes, sent_upstream
+):
+    from caipi.governance.models import UsageRecord
+    from caipi.governance.services.usage import usage_flush
+
+    await async_client.aforce_login(student)
+    # Dense and lexical search disagree on the best passage for this one.
+    events = await _ask(async_client, course, WEEK1_QUESTION)
+    assert any("Tom Mitchell" in c["quote"] for c in events[0]["caipi_citations"])
+    assert sent_upstream() == 2  # the reranker, then the chat model
+    await sync_to_async(usage_flush)()
+    used = await sync_to_async(
+        lambda: sorted(UsageRecord.objects.filter(user=student).values_list("model", flat=True))
+    )()
+    assert used == ["reranker", "tutor"]
+
+
+async def test_a_clear_top_answer_is_not_sent_to_the_reranker(
+    async_client, student, course, tutor, reranker, notes, sent_upstream
+):
+    await async_client.aforce_login(student)
+    # Dense and lexical search agree, and the best passage leads clearly.
+    events = await _ask(async_client, course, "What does L2 regularisation do?")
+    assert events[0]["caipi_citations"]
+    assert sent_upstream() == 1  # only the chat model
+
+
+async def test_a_disabled_reranker_is_not_asked(
+    async_client, student, course, tutor, reranker, notes, sent_upstream
+):
+    from caipi.gateway.catalog import catalog
+    from caipi.gateway.notes import rerank_model
+    from caipi.governance.principal import aprincipal_for_user
+
+    await async_client.aforce_login(student)
+    principal = await aprincipal_for_user(user_id=student.pk, course_id=course.pk)
+    assert rerank_model(principal) == "reranker"
+    reranker.enabled = False  # the admin switches it off
+    await sync_to_async(reranker.save)()
+    await sync_to_async(catalog().reload)()
+    assert rerank_model(principal) is None
+    await _ask(async_client, course, WEEK1_QUESTION)
+    assert sent_upstream() == 1

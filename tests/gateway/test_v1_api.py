@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import orjson
 import pytest
 
@@ -154,3 +155,26 @@ async def test_unknown_paths_get_404_in_openai_shape(v1):
     response = await v1.get("/v1/assistants")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "not_found_error"
+
+
+def test_v1_rerank_is_relayed_to_a_rerank_model_and_refused_for_others(
+    live_gateway, api_key, shared_simulator
+):
+    add_model("reranker", shared_simulator.url, kind="rerank")
+    add_model("tutor", shared_simulator.url)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    body = {
+        "model": "reranker",
+        "query": "Who invented the perceptron?",
+        "documents": ["Gradient descent steps downhill.", "Rosenblatt invented the perceptron."],
+    }
+    with httpx.Client(base_url=live_gateway.url, headers=headers, timeout=10) as client:
+        answer = client.post("/v1/rerank", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model"] == "reranker"
+        assert [r["index"] for r in answer.json()["results"]] == [1, 0]
+        wrong_kind = client.post("/v1/rerank", json={**body, "model": "tutor"})
+        no_documents = client.post("/v1/rerank", json={**body, "documents": []})
+    assert wrong_kind.status_code == 400 and wrong_kind.json()["error"]["param"] == "model"
+    assert no_documents.status_code == 400
+    assert no_documents.json()["error"]["param"] == "documents"

@@ -20,11 +20,29 @@ def test_metrics_count_hits_at_each_cutoff():
     assert metrics == {"hit@1": 0.25, "hit@5": 0.5, "hit@10": 0.75, "mrr": (1 + 1 / 3 + 1 / 7) / 4}
 
 
+def _signals(*similarities, gap=0.0, coverage=0.0):
+    return [{"similarity": s, "gap": gap, "coverage": coverage} for s in similarities]
+
+
 def test_calibration_picks_the_threshold_that_separates_best():
-    result = quality.calibrate([0.9, 0.85, 0.84], [0.7, 0.75, 0.86])
+    result = quality.calibrate(_signals(0.9, 0.85, 0.84), _signals(0.7, 0.75, 0.86))
     assert result["best_threshold"] == 0.84
     assert quality.at_threshold(result, 0.8) == {
         "threshold": 0.8,
         "answerable_kept": 1.0,
         "unanswerable_refused": 2 / 3,
     }
+
+
+def test_the_combined_rule_separates_what_similarity_alone_cannot():
+    # The unanswerable question's passage is as similar as an answer, but it stands out
+    # from its neighbours less and shares fewer of the question's rarer words.
+    answerable = [
+        {"similarity": 0.84, "gap": 0.05, "coverage": 1.0},
+        {"similarity": 0.86, "gap": 0.04, "coverage": 0.6},
+    ]
+    unanswerable = [{"similarity": 0.85, "gap": 0.02, "coverage": 0.1}]
+    assert quality.calibrate(answerable, unanswerable)["best_balanced_accuracy"] < 1
+    best = quality.relevance_report(answerable, unanswerable, "some-model")["best"]
+    assert best["answerable_kept"] == 1.0 and best["unanswerable_refused"] == 1.0
+    assert best["margin"] > 0

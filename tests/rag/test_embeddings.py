@@ -65,3 +65,27 @@ def test_switching_to_the_gateway_model_re_embeds_the_course(course, settings, s
         assert set(Document.objects.values_list("embedding_model", flat=True)) == {"api/sim-model"}
     finally:
         embeddings._embedder.cache_clear()
+
+
+def test_a_repeated_question_is_embedded_once_and_old_ones_make_room():
+    calls = []
+
+    def embed(text):
+        calls.append(text)
+        return [float(len(text)), 1.0]
+
+    cache = embeddings.QueryCache(size=2)
+    assert cache.get("what is a perceptron?", embed) == [21.0, 1.0]
+    assert cache.get("what is a perceptron?", embed) == [21.0, 1.0]
+    assert calls == ["what is a perceptron?"]
+    cache.get("b", embed)
+    cache.get("c", embed)  # the least recently used question leaves
+    cache.get("what is a perceptron?", embed)
+    assert calls == ["what is a perceptron?", "b", "c", "what is a perceptron?"]
+
+
+def test_the_bundled_model_answers_a_repeated_question_from_its_cache():
+    model = embeddings.embedder()
+    first = model.embed_query("Wer hat das Perzeptron erfunden?")
+    again = model.embed_query("Wer hat das Perzeptron erfunden?")
+    assert first == again and first is not again  # a copy: callers may not spoil the cache

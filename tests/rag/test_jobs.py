@@ -1,14 +1,16 @@
 """Ingestion jobs: per-file outcomes and reasons, progress, and incremental LMS sync."""
 
 import io
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from caipi.core.errors import ApplicationError
 from rag import jobs, services
-from rag.models import Chunk, Document, FileStatus, IngestionJob, JobStatus
+from rag.models import Chunk, Document, FileStatus, IngestionFile, IngestionJob, JobStatus
 from rag.sources import SourceItem, source_register
 from tests.rag.conftest import NOTES_DIR, make_pdf
 
@@ -190,3 +192,120 @@ def test_a_file_moodle_fails_to_deliver_is_named_and_the_rest_synced(course, lec
 def test_a_sync_without_an_lms_connection_fails_plainly(course, lecturer):
     job = _sync(course, lecturer)
     assert job.status == JobStatus.FAILED and "No LMS connection" in job.error
+
+
+# --- workers that die: heartbeat and reclaim --------------------------------------------------
+
+
+def _abandoned(course, lecturer, files, *, minutes_ago=10):
+    """An upload job claimed by a worker that then died: running, heartbeat long stopped."""
+    job = services.documents_upload(
+        course=course, files=[services.Upload(n, d) for n, d in files.items()], actor=lecturer
+    )
+    assert jobs._claim(job.pk)
+    past = timezone.now() - timedelta(minutes=minutes_ago)
+    IngestionJob.objects.filter(pk=job.pk).update(heartbeat_at=past, started_at=past)
+    return job
+
+
+def test_a_job_whose_worker_died_is_queued_again_and_then_finishes(course, lecturer):
+    job = _abandoned(course, lecturer, {"week-01.md": WEEK1})
+    enqueued = []
+    assert jobs.ingestion_jobs_reclaim(enqueue=enqueued.append) == [job.pk] == enqueued
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.claim == ""
+    jobs.ingestion_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+    assert job.files.get(name="week-01.md").status == FileStatus.INDEXED
+
+
+def test_a_running_job_with_a_fresh_heartbeat_is_not_reclaimed(course, lecturer):
+    job = _abandoned(course, lecturer, {"week-01.md": WEEK1}, minutes_ago=0)
+    assert jobs.ingestion_jobs_reclaim() == []
+    assert IngestionJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+
+def test_a_job_that_keeps_losing_its_worker_fails_with_a_reason(course, lecturer):
+    job = _abandoned(course, lecturer, {"week-01.md": WEEK1})
+    IngestionJob.objects.filter(pk=job.pk).update(attempts=jobs.MAX_ATTEMPTS)
+    assert jobs.ingestion_jobs_reclaim() == []
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.is_finished
+    assert "stopped 3 times" in job.error and "upload them again" in job.error
+
+
+def test_a_reclaimed_sync_runs_again_from_its_source(course, lecturer, moodle):
+    job = services.documents_sync(course=course, source="moodle", actor=lecturer)
+    assert jobs._claim(job.pk)
+    past = timezone.now() - timedelta(minutes=10)
+    # The dead worker had got as far as the first file (its name is the job's "current").
+    IngestionJob.objects.filter(pk=job.pk).update(heartbeat_at=past, current="week-01.md")
+    IngestionFile.objects.create(job=job, name="week-01.md")
+    assert jobs.ingestion_jobs_reclaim() == [job.pk]
+    jobs.ingestion_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert sorted(job.files.values_list("name", flat=True)) == ["page.html", "week-01.md"]
+
+
+class TakenOver(FakeMoodle):
+    """A source during whose fetch the job is reclaimed and claimed by another worker."""
+
+    def __init__(self, items, job_id):
+        super().__init__(items)
+        self.job_id = job_id
+
+    def fetch(self, item):
+        IngestionJob.objects.filter(pk=self.job_id).update(claim="another-worker")
+        return super().fetch(item)
+
+
+def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(course, lecturer):
+    job = services.documents_sync(course=course, source="moodle", actor=lecturer)
+    source = TakenOver(
+        {
+            "moodle:1": (_item("moodle:1", "week-01.md"), WEEK1),
+            "moodle:2": (_item("moodle:2", "week-02.md"), WEEK2),
+        },
+        job.pk,
+    )
+    source_register("moodle", lambda course: source)
+    try:
+        jobs.ingestion_job_run(job_id=job.pk)
+    finally:
+        source_register("moodle", None)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING and job.claim == "another-worker"
+    assert source.fetched == ["moodle:1"]  # stopped before the second file
+    assert not Document.objects.filter(course=course).exists()
+
+
+class SlowSource(FakeMoodle):
+    """A source whose fetch takes a while, and which notes the job's heartbeat meanwhile."""
+
+    def __init__(self, items, job_id):
+        super().__init__(items)
+        self.job_id = job_id
+        self.heartbeats = []
+
+    def fetch(self, item):
+        for _ in range(8):
+            self.heartbeats.append(IngestionJob.objects.get(pk=self.job_id).heartbeat_at)
+            time.sleep(0.1)
+        return super().fetch(item)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_goes_on_while_a_file_takes_long(course, lecturer, settings):
+    settings.RAG_JOB_STALE_SECONDS = 0.6  # heartbeat every 0.1 s
+    job = services.documents_sync(course=course, source="moodle", actor=lecturer)
+    source = SlowSource({"moodle:1": (_item("moodle:1", "week-01.md"), WEEK1)}, job.pk)
+    source_register("moodle", lambda course: source)
+    try:
+        jobs.ingestion_job_run(job_id=job.pk)
+    finally:
+        source_register("moodle", None)
+    beats = [b for b in source.heartbeats if b is not None]
+    assert len(set(beats)) >= 3  # written by the heartbeat thread during one long fetch
+    assert IngestionJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED

@@ -65,3 +65,19 @@ def test_forgetting_a_course_removes_its_collection(store):
     )
     vectorstore.course_forget(course_id=4)
     assert vectorstore.chunks_query(course_id=4, embedding=_unit(1, 0)) == []
+
+
+def test_a_course_deleted_by_another_process_is_found_again_when_re_created(store):
+    vectorstore.chunks_upsert(
+        course_id=4, ids=["old"], texts=["old"], embeddings=[_unit(1, 0)], metadatas=[{"p": 1}]
+    )
+    assert vectorstore.chunks_count(course_id=4) == 1  # this process now holds a handle
+    other = vectorstore.chroma_client()  # another process deletes and re-creates it
+    other.delete_collection("course-4")
+    other.create_collection("course-4", embedding_function=None, metadata={"hnsw:space": "cosine"})
+    other.get_collection("course-4").upsert(
+        ids=["new"], documents=["new"], embeddings=[_unit(0, 1)], metadatas=[{"p": 2}]
+    )
+    assert [hit.id for hit in vectorstore.chunks_query(course_id=4, embedding=_unit(0, 1))] == [
+        "new"
+    ]
