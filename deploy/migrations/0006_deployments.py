@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("deploy", "0004_endpoint_state_sleeping"),
+        ("deploy", "0005_model_kind_rerank"),
     ]
 
     operations = [
