@@ -114,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "caipi.core.navigation.navigation",
+                "caipi.demo.context.demo_notice",
                 "caipi.core.notices.notices",
             ],
         },
@@ -343,6 +344,36 @@ GATEWAY_JOB_SLOTS_PER_ENDPOINT = env_int(
     "Calls queued jobs may run at once on one endpoint, minus interactive calls in flight.",
     minimum=1,
 )
+DEPLOY_RECONCILE_SECONDS = env_float(
+    "CAIPI_RECONCILE_SECONDS",
+    5.0,
+    "Seconds between reconciler ticks (start, stop, scale the deployed engine instances).",
+    minimum=0.5,
+)
+DEPLOY_DRAIN_TIMEOUT = env_float(
+    "CAIPI_DRAIN_TIMEOUT",
+    300.0,
+    "Seconds a draining instance may finish its calls before it is stopped anyway.",
+    minimum=1.0,
+)
+DEPLOY_RESTART_BACKOFF = env_float(
+    "CAIPI_RESTART_BACKOFF",
+    5.0,
+    "Seconds before restarting after a failed start; doubles with each failure in a row.",
+    minimum=0.0,
+)
+DEPLOY_RESTART_BACKOFF_MAX = env_float(
+    "CAIPI_RESTART_BACKOFF_MAX",
+    300.0,
+    "Longest wait between restart attempts of a deployment whose instances keep failing.",
+    minimum=0.0,
+)
+DEPLOY_PROMETHEUS_SD_TOKEN = env_str(
+    "CAIPI_PROMETHEUS_SD_TOKEN",
+    None,
+    "Bearer token Prometheus sends to /api/deploy/sd (HTTP service discovery of the engines). "
+    "Unset: the endpoint is off.",
+)
 DEPLOY_SLEEP_TIMEOUT = env_float(
     "CAIPI_SLEEP_TIMEOUT",
     60.0,
@@ -360,6 +391,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deploy.tasks.poll_endpoints",
         "schedule": HEALTH_POLL_SECONDS,
         "options": {"expires": HEALTH_POLL_SECONDS},
+    },
+    "deploy-reconcile": {
+        "task": "deploy.tasks.reconcile_deployments",
+        "schedule": DEPLOY_RECONCILE_SECONDS,
+        "options": {"expires": DEPLOY_RECONCILE_SECONDS},
     },
 }
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("lti/", include("lms_connectors.urls")),
     path("api/deploy/", include("deploy.urls")),
+    path("deploy/", include("deploy.page_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("prompts.urls")),

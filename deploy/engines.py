@@ -189,7 +189,7 @@ class LlamaCppEngine(Engine):
 class SimulatorEngine(Engine):
     """CAIPI's vLLM simulator: `python -m deploy.simulator --port P --model NAME [options]`.
 
-    Its CLI has no host option, so `command()` ignores `host`; reach it on 127.0.0.1.
+    Binds `host` like vLLM (`0.0.0.0` on a Slurm node, 127.0.0.1 locally).
     """
 
     kind: ClassVar[str] = "simulator"
@@ -198,7 +198,7 @@ class SimulatorEngine(Engine):
     options: tuple[str, ...] = ()  # passed through, e.g. ("--ttft-ms", "50")
 
     def command(self, *, port: int, host: str = "127.0.0.1") -> list[str]:
-        argv = [sys.executable, "-m", "deploy.simulator", "--port", str(port)]
+        argv = [sys.executable, "-m", "deploy.simulator", "--host", host, "--port", str(port)]
         return [*argv, "--model", self.served_model_name, *self.options]
 
     def availability(self) -> Availability:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from deploy.models import Endpoint, EndpointState, Model
+from deploy.models import (
+    LIVE_INSTANCE_STATES,
+    Deployment,
+    Endpoint,
+    EndpointState,
+    Instance,
+    Model,
+)
 
 ROUTING_VERSION_KEY = "deploy:routing_version"
 
@@ -103,3 +111,57 @@ def routing_table() -> dict[str, ModelRoute]:
 def routing_version() -> int:
     """A number that changes whenever models or endpoints change (0 if never set)."""
     return int(cache.get(ROUTING_VERSION_KEY, 0))
+
+
+def deployment_list() -> QuerySet[Deployment]:
+    """Every deployment with its model, by model name."""
+    return Deployment.objects.select_related("model").order_by("model__name")
+
+
+def deployment_documents() -> dict[str, Any]:
+    """All deployments as one ``deploy apply`` document (``{"models": [...]}``)."""
+    from deploy.reconciler import spec_of
+
+    return {"models": [spec_of(d).as_document() for d in deployment_list()]}
+
+
+def instance_list(*, deployment: Deployment, live_only: bool = False) -> QuerySet[Instance]:
+    """A deployment's instances, newest first (only live ones on request)."""
+    instances = deployment.instances.select_related("endpoint").order_by("-id")
+    return instances.filter(state__in=LIVE_INSTANCE_STATES) if live_only else instances
+
+
+def live_instance_targets() -> list[Instance]:
+    """Every live instance with a known URL (for Prometheus service discovery)."""
+    return list(
+        Instance.objects.filter(state__in=LIVE_INSTANCE_STATES)
+        .exclude(url="")
+        .select_related("deployment__model")
+        .order_by("id")
+    )
+
+
+def operations_overview(*, since: datetime.datetime) -> list[dict[str, Any]]:
+    """Per deployment: live instances with their last health snapshot (state, running,
+    waiting, KV cache), the calls waiting in CAIPI, decisions since ``since`` (oldest
+    first, for the chart; newest ten for the list) and the five latest failures."""
+    from deploy.demand import demand_waiting
+    from deploy.health import health_read
+
+    rows = []
+    for deployment in deployment_list():
+        live = list(instance_list(deployment=deployment, live_only=True))
+        health = health_read([i.endpoint_id for i in live if i.endpoint_id])
+        decisions = list(deployment.decisions.filter(at__gte=since).order_by("at", "id"))
+        rows.append(
+            {
+                "deployment": deployment,
+                "name": deployment.model.name,
+                "instances": [(i, health.get(i.endpoint_id or 0)) for i in live],
+                "waiting": demand_waiting(model_id=deployment.model_id),
+                "chart_points": [(d.at, d.current, d.desired, d.reason) for d in decisions],
+                "decisions": decisions[::-1][:10],
+                "failures": list(deployment.instances.filter(state="failed").order_by("-id")[:5]),
+            }
+        )
+    return rows

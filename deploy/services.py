@@ -16,8 +16,9 @@ from django.db import transaction
 
 from caipi.core.audit import audit, audit_snapshot
 from deploy import vllm_client
-from deploy.models import Endpoint, EndpointState, Model, ModelKind
+from deploy.models import Deployment, Endpoint, EndpointState, Model, ModelKind
 from deploy.selectors import ROUTING_VERSION_KEY
+from deploy.specs import Spec, spec_check
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _bump_routing_version() -> None:
 SECRET_FIELDS = ("token",)
 
 
-def snapshot(instance: Model | Endpoint) -> dict[str, Any]:
+def snapshot(instance: Model | Endpoint | Deployment) -> dict[str, Any]:
     """The row for the audit log, without secrets (endpoint tokens)."""
     return audit_snapshot(instance, exclude=SECRET_FIELDS)
 
@@ -151,6 +152,47 @@ def endpoint_remove(*, endpoint: Endpoint, actor: Any = None) -> None:
     audit(actor=actor, action="endpoint.remove", target=endpoint, before=snapshot(endpoint))
     endpoint.delete()
     routing_changed()
+
+
+@transaction.atomic
+def deployment_apply(*, spec: Spec, actor: Any = None, check: bool = True) -> Deployment:
+    """Create or update a model and its deployment from a validated spec.
+
+    ``check``: ask the spec's launcher first (GPUs the target has, a model path that
+    exists where that can be checked); raises SpecInvalid naming the field, and changes
+    nothing then. The reconciler acts on the new spec at its next tick.
+    """
+    if check:
+        spec_check(spec)
+    model = Model.objects.filter(name=spec.name).first()
+    model_fields: dict[str, Any] = {
+        "served_name": spec.served_name,
+        "kind": spec.kind,
+        "description": spec.description,
+    }
+    if model is None:
+        model = model_create(name=spec.name, actor=actor, **model_fields)
+    elif any(getattr(model, k) != v for k, v in model_fields.items()):
+        model = model_update(model=model, actor=actor, **model_fields)
+    deployment = Deployment.objects.filter(model=model).first()
+    before = snapshot(deployment) if deployment else None
+    deployment = deployment or Deployment(model=model)
+    for name, value in spec.deployment_fields().items():
+        setattr(deployment, name, value)
+    deployment.full_clean()
+    deployment.save()
+    action = "deployment.update" if before else "deployment.create"
+    audit(actor=actor, action=action, target=deployment, before=before, after=snapshot(deployment))
+    logger.info("deployment of %s applied (%s via %s)", model.name, spec.engine, spec.launcher)
+    return deployment
+
+
+@transaction.atomic
+def deployment_remove(*, deployment: Deployment, actor: Any = None) -> None:
+    """Forget a deployment. Its instances must have been scaled to zero first (disable it
+    and let the reconciler drain them); the model and hand-made endpoints stay."""
+    audit(actor=actor, action="deployment.remove", target=deployment, before=snapshot(deployment))
+    deployment.delete()
 
 
 # -- sleep mode --------------------------------------------------------------------------------

@@ -29,3 +29,13 @@ def poll_endpoints() -> int:
     healthy = asyncio.run(health_poll_all(endpoints))
     logger.debug("polled %s endpoints, %s healthy", len(endpoints), healthy)
     return healthy
+
+
+@shared_task(name="deploy.tasks.reconcile_deployments", ignore_result=True)
+def reconcile_deployments() -> int:
+    """One reconciler tick for every deployment; returns how many were not held by another
+    worker. Safe to run on several workers at once: each deployment is locked per tick."""
+    from deploy.reconciler import reconcile_all
+
+    reports = reconcile_all()
+    return sum(1 for report in reports if not report.skipped)

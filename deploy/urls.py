@@ -13,4 +13,7 @@ urlpatterns = [
         apis.EndpointDrainApi.as_view(),
         name="deploy_endpoint_drain",
     ),
+    path("deployments/", apis.DeploymentListApplyApi.as_view(), name="deploy_deployments"),
+    path("deployments/<path:name>/", apis.DeploymentDetailApi.as_view(), name="deploy_deployment"),
+    path("sd", apis.prometheus_sd, name="deploy_prometheus_sd"),
 ]

@@ -168,6 +168,27 @@ def probe_once(url: str, *, within: float) -> str | None:
     return f"HTTP {outcome}" if isinstance(outcome, int) else outcome
 
 
+def scrape_once(base_url: str, token: str = "", *, within: float) -> EngineLoad | None:
+    """Synchronous ``scrape_metrics`` for code without an event loop (the reconciler
+    checking that a draining engine has finished its calls). Never raises."""
+
+    async def scrape() -> EngineLoad | None:
+        async with aiohttp.ClientSession() as client:
+            try:
+                async with client.get(
+                    base_url + "/metrics",
+                    headers=_headers(token),
+                    timeout=aiohttp.ClientTimeout(total=within),
+                ) as response:
+                    if response.status != 200:
+                        return None
+                    return parse_metrics(await response.text())
+            except (*_BROKEN, UnicodeDecodeError):
+                return None
+
+    return asyncio.run(scrape())
+
+
 async def scrape_metrics(base_url: str, token: str, *, within: float) -> EngineLoad | None:
     """The engine's load from ``GET /metrics``, or None when it cannot be read."""
     try:

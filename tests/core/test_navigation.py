@@ -51,7 +51,7 @@ def test_a_registered_section_appears_without_touching_the_core(student, course)
 
 def test_the_top_bar_shows_site_usage_to_admins_only(client, student, admin):
     assert _titles(navigation.top_links(user=student)) == ["API keys"]
-    assert _titles(navigation.top_links(user=admin)) == ["API keys", "Usage"]
+    assert _titles(navigation.top_links(user=admin)) == ["API keys", "Usage", "Operations"]
     client.force_login(admin)
     page = client.get("/").content.decode()
     assert 'href="/keys/"' in page and 'href="/usage/"' in page

@@ -198,6 +198,8 @@ def test_simulator_command_follows_its_cli_contract() -> None:
         sys.executable,
         "-m",
         "deploy.simulator",
+        "--host",
+        "127.0.0.1",
         "--port",
         "8003",
         "--model",
