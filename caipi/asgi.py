@@ -6,6 +6,8 @@ sync-to-async hop. A student's template run (``POST /api/prompts/templates/<id>/
 is likewise answered before Django (caipi/gateway/prompt_app.py). The lifespan protocol
 (which Django does not speak) starts and stops
 the gateway's background refresher; servers without lifespan get it lazily instead.
+Every HTTP request goes through ``BodyDeadline`` first: a body that stops arriving gets a
+clean 408 instead of holding the request for ever.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 from servestatic import ServeStaticASGI  # noqa: E402
 
+from caipi.core.slowbody import BodyDeadline  # noqa: E402
 from caipi.gateway import background, prompt_app  # noqa: E402
 from caipi.gateway.app import application as gateway_application  # noqa: E402
 
@@ -53,7 +56,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
             return
 
 
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _route(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Route one ASGI connection: lifespan, the /v1 gateway, or static files and Django."""
     if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
         await gateway_application(scope, receive, send)
@@ -63,3 +66,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _lifespan(receive, send)
     else:
         await django_and_static(scope, receive, send)
+
+
+# A request body that stops arriving is answered 408 after CAIPI_BODY_TIMEOUT seconds.
+application = BodyDeadline(_route, lambda: settings.GATEWAY_BODY_TIMEOUT)

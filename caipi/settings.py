@@ -9,6 +9,7 @@ tasks executed in-process, embedded Chroma — all under ``CAIPI_DATA_DIR``. Pro
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -86,6 +88,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "caipi.core.middleware.ApiErrorShapeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -94,13 +97,17 @@ MIDDLEWARE = [
     "caipi.core.i18n.UserLanguageMiddleware",  # the user's chosen or LMS language
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in (see "sign-in" below).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "caipi.urls"
 ASGI_APPLICATION = "caipi.asgi.application"
 WSGI_APPLICATION = "caipi.wsgi.application"
 AUTH_USER_MODEL = "core.User"
-LOGIN_URL = "signin"  # "open CAIPI again from your course"; staff find the admin login there
+LOGIN_URL = "signin"  # "open CAIPI again from your course"; staff find the password login there
+LOGIN_REDIRECT_URL = "/"
+CSRF_FAILURE_VIEW = "caipi.core.errors.csrf_failure"
 
 TEMPLATES = [
     {
@@ -157,14 +164,26 @@ REDIS_URL = env_url(
     "Redis for the cache, quotas and the router's shared state. Unset: in-process memory.",
     schemes=("redis", "rediss", "unix"),
 )
-if REDIS_URL:
-    CACHES = {
+
+
+def redis_caches(url: str) -> dict[str, dict[str, object]]:
+    """``CACHES`` on Redis at ``url`` (tests start their own Redis and use this too).
+
+    Resilient: while Redis is down, cache calls are misses and pages keep working
+    (caipi/core/redis.py); short timeouts, as for CAIPI's own clients there.
+    """
+    return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "BACKEND": "caipi.core.redis.ResilientRedisCache",
+            "LOCATION": url,
             "KEY_PREFIX": "caipi",
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 2.0},
         }
     }
+
+
+if REDIS_URL:
+    CACHES = redis_caches(REDIS_URL)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -292,6 +311,13 @@ GATEWAY_UPSTREAM_TIMEOUT = env_float(
     300.0,
     "Seconds a call may take upstream before it is abandoned.",
     minimum=1.0,
+)
+GATEWAY_BODY_TIMEOUT = env_float(
+    "CAIPI_BODY_TIMEOUT",
+    30.0,
+    "Seconds each part of a request body may take to arrive before the request is answered "
+    "408 (every HTTP path; 0 waits for ever).",
+    minimum=0.0,
 )
 GATEWAY_CONNECT_TIMEOUT = env_float(
     "CAIPI_CONNECT_TIMEOUT", 5.0, "Seconds to connect to an engine endpoint.", minimum=0.1
@@ -551,12 +577,37 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC", "Time zone for dates shown in pages.") o
 USE_I18N = True
 USE_TZ = True
 
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https")
-    if env_bool("CAIPI_BEHIND_TLS_PROXY", False, "Trust X-Forwarded-Proto from a TLS proxy.")
-    else None
+_BEHIND_TLS_PROXY = env_bool(
+    "CAIPI_BEHIND_TLS_PROXY",
+    False,
+    "Trust X-Forwarded-Proto and (for the sign-in lockout) X-Forwarded-For from one TLS proxy "
+    "in front of CAIPI. Only when a proxy sets them: clients could forge them otherwise.",
 )
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _BEHIND_TLS_PROXY else None
 _https = bool(SITE_URL and SITE_URL.startswith("https://"))
+# HTTPS: browsers are told to keep to it (HSTS), once a response came over HTTPS.
+SECURE_HSTS_SECONDS = env_int(
+    "CAIPI_HSTS_SECONDS",
+    31_536_000 if _https else 0,
+    "Strict-Transport-Security max-age sent over HTTPS. Default: a year when SITE_URL is "
+    "https://, else 0 (off). Start lower (3600) on a new site.",
+    minimum=0,
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
+    "CAIPI_HSTS_INCLUDE_SUBDOMAINS",
+    False,
+    "Extend HSTS to every subdomain of CAIPI's host (only if they all serve HTTPS).",
+)
+SECURE_HSTS_PRELOAD = env_bool(
+    "CAIPI_HSTS_PRELOAD", False, "Ask browsers to preload HSTS for the host (hard to undo)."
+)
+SECURE_SSL_REDIRECT = env_bool(
+    "CAIPI_SSL_REDIRECT",
+    False,
+    "Redirect plain HTTP to HTTPS in CAIPI itself (usually the TLS proxy does this).",
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 # LTI launches happen inside Moodle's iframe: cookies must be SameSite=None (and so Secure).
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
@@ -565,13 +616,69 @@ CSRF_COOKIE_SAMESITE = "None" if _https else "Lax"
 LANGUAGE_COOKIE_SECURE = _https  # the language switch's cookie works inside the LMS frame too
 LANGUAGE_COOKIE_SAMESITE = "None" if _https else "Lax"
 
+# --- sign-in: lockout after failed attempts (django-axes) --------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int(
+    "CAIPI_LOGIN_FAILURE_LIMIT",
+    5,
+    "Failed sign-ins (login page or admin) after which that username is locked out from "
+    "that address.",
+    minimum=1,
+)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int(
+        "CAIPI_LOGIN_LOCKOUT_MINUTES",
+        15,
+        "Minutes a locked-out sign-in stays locked (an admin can unlock earlier: "
+        "manage.py axes_reset).",
+        minimum=1,
+    )
+)
+# One username from one address: a stranger cannot lock a user out from everywhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "caipi.core.views.locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if _BEHIND_TLS_PROXY else ("REMOTE_ADDR",)
+)
+AXES_IPWARE_PROXY_COUNT = 1 if _BEHIND_TLS_PROXY else None
+
+# --- operations: who may read /metrics and the details of /readyz ---------------------------
+
+SCRAPE_NETWORKS = env_list(
+    "CAIPI_SCRAPE_NETWORKS",
+    ["127.0.0.1/32", "::1/128"],
+    "Networks (CIDR) whose clients may read /metrics and the checks of /readyz, e.g. the "
+    "Prometheus hosts.",
+)
+SCRAPE_TOKEN = env_str(
+    "CAIPI_SCRAPE_TOKEN",
+    None,
+    "Token that opens /metrics and the checks of /readyz from anywhere "
+    "(Authorization: Bearer <token>).",
+)
+
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "caipi.core.errors.api_exception_handler",
+    # A personal API key first (read-only; its class answers anonymous callers 401 with
+    # WWW-Authenticate: Bearer), then the signed-in session of the pages.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "caipi.governance.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Nesting bounded at parse time (a deep body is a 400, never a RecursionError's 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "caipi.core.jsonbody.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "caipi.schema.CaipiAutoSchema",
 }
 # The OpenAPI schema of the session API under /api/ (/api/schema/, browsable at /api/docs/);

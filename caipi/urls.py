@@ -1,6 +1,7 @@
 """CAIPI's URL map: each app mounts its own urls module."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -16,6 +17,13 @@ urlpatterns = [
     path("signout/", views.signout, name="signout"),
     path("signed-out/", views.signed_out, name="signed_out"),
     path("language/", views.language_choose, name="set_language"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="core/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
     path("admin/", admin.site.urls),
     path("lti/", include("lms_connectors.urls")),
     path("api/deploy/", include("deploy.urls")),

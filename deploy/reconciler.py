@@ -23,11 +23,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -117,6 +119,7 @@ class _Tick:
         self.launcher: Launcher = launcher_for(deployment.launcher)
         self.report = TickReport(deployment.pk)
         self.spec_hash = spec_digest(self.spec)
+        self._waiting = 0
         self.now = timezone.now()
 
     def run(self) -> TickReport:
@@ -126,6 +129,8 @@ class _Tick:
         active = [i for i in live if i.state in _ACTIVE and not i.retiring]
         decision = self._decide(active)
         self._retire(live, active, wanted=decision.desired)
+        if decision.desired == len(active) and self._sleeps:
+            self._sleep_if_idle(active)
         if decision.desired > len(active):
             for _ in range(decision.desired - len(active)):
                 if not self._start_one():
@@ -139,6 +144,7 @@ class _Tick:
 
     def _observe(self, instance: Instance) -> None:
         status = self.launcher.status(instance.handle)
+        self._follow_endpoint(instance)
         if status.state in (RunState.EXITED, RunState.GONE):
             if instance.state == InstanceState.DRAINING or instance.retiring:
                 self._stopped(instance)
@@ -165,6 +171,21 @@ class _Tick:
             self._check_start(instance, running=status.state == RunState.RUNNING)
         elif instance.state == InstanceState.DRAINING:
             self._check_drain(instance)
+
+    def _follow_endpoint(self, instance: Instance) -> None:
+        """Take over sleep and wake from the endpoint: the gateway wakes a sleeping
+        endpoint on the first call, and an admin may put one to sleep."""
+        endpoint = instance.endpoint
+        if endpoint is None or instance.state not in _SERVING:
+            return
+        mirrored = {EndpointState.READY: InstanceState.READY}
+        mirrored[EndpointState.SLEEPING] = InstanceState.SLEEPING
+        state = mirrored.get(EndpointState(endpoint.state))
+        if state is not None and state != instance.state:
+            instance.state = state
+            if state == InstanceState.READY:
+                instance.ready_at = timezone.now()  # its idle time starts again
+            instance.save(update_fields=["state", "ready_at"])
 
     def _check_start(self, instance: Instance, *, running: bool) -> None:
         engine_health = _health_path(self.spec)
@@ -259,6 +280,41 @@ class _Tick:
             if instance.retiring and instance.state in _ACTIVE:
                 self._drain(instance)
 
+    @property
+    def _sleeps(self) -> bool:
+        return bool(self.deployment.sleep_level) and self.deployment.enabled
+
+    def _sleep_if_idle(self, active: list[Instance]) -> None:
+        """With sleep mode, idle instances sleep instead of stopping (they wake in seconds on
+        the next call, through the gateway). Idle: no call for ``idle_seconds``."""
+        awake = [i for i in active if i.state == InstanceState.READY and i.endpoint is not None]
+        if not awake or self._waiting:
+            return
+        last = demand.demand_last_call(model_id=self.deployment.model_id)
+        since = [last or 0.0] + [i.ready_at.timestamp() for i in awake if i.ready_at]
+        idle = time.time() - max(since)
+        if idle < self.deployment.idle_seconds:
+            return
+        level = self.deployment.sleep_level
+        for instance in awake:
+            assert instance.endpoint is not None
+            try:
+                services.endpoint_sleep(endpoint=instance.endpoint, level=level)
+            except (vllm_client.UpstreamError, ValidationError) as exc:
+                logger.warning(
+                    "%s: instance %s did not sleep: %s", self.spec.name, instance.pk, exc
+                )
+                continue
+            instance.state = InstanceState.SLEEPING
+            instance.save(update_fields=["state"])
+        ScalingDecision.objects.create(
+            deployment=self.deployment,
+            current=len(active),
+            desired=len(active),
+            reason=f"no call for {self.deployment.idle_seconds} s: asleep (level {level})",
+            signals=self._signal_summary(),
+        )
+
     # -- 2. decide ---------------------------------------------------------------------------
 
     def _decide(self, active: list[Instance]) -> autoscale.Decision:
@@ -286,7 +342,8 @@ class _Tick:
                 rules=autoscale.Rules.from_spec(deployment.scaling),
                 min_instances=deployment.min_instances,
                 max_instances=deployment.max_instances,
-                idle_seconds=deployment.idle_seconds,
+                # With sleep mode, idle instances sleep (``_sleep_if_idle``), not stop.
+                idle_seconds=math.inf if self._sleeps else deployment.idle_seconds,
                 signals=signals,
             )
         if decision.desired != len(active) and decision.reason:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
+import orjson
 
 logger = logging.getLogger(__name__)
 
@@ -327,3 +328,34 @@ async def _post_control(url: str, token: str, within: float) -> None:
             transient=status >= 500,
             status=status,
         )
+
+
+async def count_tokens(base_url: str, token: str, request: bytes, *, within: float) -> int:
+    """The engine's own count of a prompt: ``POST /tokenize`` (vLLM) with ``request`` (a
+    chat ``messages`` or a ``prompt`` body), answering ``{"count": N, ...}``.
+
+    Raises ``UpstreamError``: ``status`` 404 or 405 when the engine has no ``/tokenize``
+    (llama.cpp answers a different shape there, which counts as having none), otherwise
+    transient. Never used on the hot path of an ordinary call: only when a prompt's upper
+    bound does not fit the remaining budget.
+    """
+    try:
+        async with session().post(
+            base_url + "/tokenize",
+            data=request,
+            headers=_headers(token, True),
+            timeout=aiohttp.ClientTimeout(total=within),
+        ) as response:
+            answer = await response.read()
+            status = response.status
+    except _BROKEN as exc:
+        raise _broken(exc) from exc
+    if status != 200:
+        raise UpstreamError(f"/tokenize answered {status}", transient=status >= 500, status=status)
+    try:
+        count = orjson.loads(answer).get("count")
+    except (orjson.JSONDecodeError, AttributeError):
+        count = None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise UpstreamError("/tokenize gave no count", transient=False, status=404)
+    return count

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import exceptions as django_exceptions
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 
 class ApplicationError(Exception):
@@ -85,23 +84,81 @@ class Unavailable(ApplicationError):
     retryable = True
 
 
+# The OpenAI error ``type`` of each status, for errors that are not an ApplicationError.
+_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(status: int, message: str, code: str, **extra: Any) -> dict[str, Any]:
+    """The one error shape of ``/api/`` and ``/v1``: ``{"error": {"message", "type", "code"}}``."""
+    error_type = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": error_type, "code": code, **extra}}
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler: ApplicationError and DRF's own errors in one JSON shape."""
+    """DRF exception handler: ApplicationError and DRF's own errors in one JSON shape.
+
+    Django's ``Http404`` and ``PermissionDenied`` (``get_object_or_404``, a plain
+    ``raise``) are turned into DRF's errors first, so they get the same shape.
+    """
     if isinstance(exc, ApplicationError):
         headers = {}
         if "retry_after" in exc.extra:
             headers["Retry-After"] = str(int(exc.extra["retry_after"]))
         return Response(exc.as_openai(), status=exc.status, headers=headers)
+    # Imported here: rest_framework.views loads the authentication classes of the settings,
+    # and CAIPI's API-key class imports this module.
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, django_exceptions.PermissionDenied):
+        exc = drf_exceptions.PermissionDenied(str(exc) or None)
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, drf_exceptions.APIException):
         detail = response.data
         message = detail.get("detail", detail) if isinstance(detail, dict) else detail
-        response.data = {
-            "error": {
-                "message": str(message) if not isinstance(message, dict) else "Invalid input.",
-                "type": "invalid_request_error",
-                "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid",
-                "fields": detail if isinstance(detail, dict) and "detail" not in detail else None,
-            }
-        }
+        codes = exc.get_codes()
+        response.data = error_body(
+            response.status_code,
+            str(message) if not isinstance(message, dict | list) else "Invalid input.",
+            codes if isinstance(codes, str) else "invalid",
+            fields=detail if isinstance(detail, dict) and "detail" not in detail else None,
+        )
     return response
+
+
+# --- the same shape for what DRF never sees under /api/ -----------------------------------
+
+API_PREFIX = "/api/"
+
+_MESSAGES = {
+    400: ("Bad request.", "invalid_request"),
+    401: ("Sign in or send 'Authorization: Bearer <key>'.", "not_authenticated"),
+    403: ("You may not do this.", "permission_denied"),
+    404: ("There is no such resource in this API.", "not_found"),
+    405: ("This method is not allowed here.", "method_not_allowed"),
+    413: ("The request body is too large.", "payload_too_large"),
+    500: ("Internal error: it was logged, please try again later.", "internal_error"),
+}
+
+
+def api_error_response(status: int, message: str | None = None, code: str | None = None) -> Any:
+    """A JSON error response in the one shape (for middleware and plain views)."""
+    default_message, default_code = _MESSAGES.get(status, ("Request failed.", "error"))
+    return JsonResponse(
+        error_body(status, message or default_message, code or default_code), status=status
+    )
+
+
+def csrf_failure(request: Any, reason: str = "") -> Any:
+    """``CSRF_FAILURE_VIEW``: under ``/api/`` a JSON 403 saying why; elsewhere Django's page."""
+    if request.path.startswith(API_PREFIX):
+        return api_error_response(403, f"CSRF check failed: {reason}", "csrf_failed")
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.core.signals import setting_changed
 
 logger = logging.getLogger(__name__)
@@ -101,3 +105,124 @@ def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
 
 
 setting_changed.connect(_on_setting_changed)
+
+
+# --- Django's cache on Redis, surviving a Redis outage ----------------------------------------
+
+
+class _Outage:
+    """This process's view of whether the cache's Redis is down, shared by every thread.
+
+    The first failure is logged (a warning) and starts the outage; while it lasts, cache
+    calls skip Redis for ``RETRY_SECONDS`` at a time instead of each waiting for a timeout;
+    the first call that succeeds again ends it (logged once). One log line per outage and
+    per recovery, not one per cache call.
+    """
+
+    RETRY_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.since: float | None = None
+        self.retry_at = 0.0
+
+    def skipping(self) -> bool:
+        return self.since is not None and time.monotonic() < self.retry_at
+
+    def failed(self, exc: Exception) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self.retry_at = now + self.RETRY_SECONDS
+            if self.since is None:
+                self.since = now
+                logger.warning(
+                    "Redis cache unreachable (%s: %s): pages go on without the cache "
+                    "until it is back",
+                    type(exc).__name__,
+                    exc,
+                )
+
+    def succeeded(self) -> None:
+        if self.since is None:
+            return
+        with self._lock:
+            if self.since is not None:
+                logger.warning(
+                    "Redis cache reachable again after %.0f s", time.monotonic() - self.since
+                )
+                self.since = None
+
+
+CACHE_OUTAGE = _Outage()
+
+
+class _ResilientClient(RedisCacheClient):
+    """Django's Redis cache client, answering as a cache miss when Redis fails.
+
+    Reads miss (``get`` gives the default, ``get_many`` nothing, ``has_key`` False);
+    writes are dropped; ``add`` answers False — "not added", the safe answer for callers
+    that use it to detect replays; ``incr`` raises ``ValueError`` as for a missing key.
+    """
+
+    def _guarded(self, name: str, fallback: Any, *args: Any) -> Any:
+        if CACHE_OUTAGE.skipping():
+            return fallback
+        try:
+            result = getattr(super(), name)(*args)
+        except (redis.RedisError, OSError) as exc:
+            CACHE_OUTAGE.failed(exc)
+            return fallback
+        CACHE_OUTAGE.succeeded()
+        return result
+
+    def add(self, key: Any, value: Any, timeout: Any) -> bool:
+        return bool(self._guarded("add", False, key, value, timeout))
+
+    def get(self, key: Any, default: Any) -> Any:
+        return self._guarded("get", default, key, default)
+
+    def set(self, key: Any, value: Any, timeout: Any) -> None:
+        self._guarded("set", None, key, value, timeout)
+
+    def touch(self, key: Any, timeout: Any) -> bool:
+        return bool(self._guarded("touch", False, key, timeout))
+
+    def delete(self, key: Any) -> bool:
+        return bool(self._guarded("delete", False, key))
+
+    def get_many(self, keys: Any) -> dict[Any, Any]:
+        found: dict[Any, Any] = self._guarded("get_many", {}, keys)
+        return found
+
+    def has_key(self, key: Any) -> bool:
+        return bool(self._guarded("has_key", False, key))
+
+    def incr(self, key: Any, delta: Any) -> Any:
+        missing = object()
+        result = self._guarded("incr", missing, key, delta)
+        if result is missing:
+            raise ValueError(f"Key '{key}' not found (the cache is unreachable).")
+        return result
+
+    def set_many(self, data: Any, timeout: Any) -> None:
+        self._guarded("set_many", None, data, timeout)
+
+    def delete_many(self, keys: Any) -> None:
+        self._guarded("delete_many", None, keys)
+
+    def clear(self) -> bool:
+        return bool(self._guarded("clear", False))
+
+
+class ResilientRedisCache(RedisCache):
+    """``CACHES`` backend: Django's Redis cache that keeps pages working while Redis is down.
+
+    Everything CAIPI keeps in the cache can be rebuilt (the framing origins, routing and
+    health snapshots) or is refused safely without it (an LTI launch whose state cannot be
+    checked), so a Redis outage turns cache calls into misses instead of 500s. Quotas do
+    not use the cache: they fail closed on their own (``governance.services.quotas``).
+    """
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _ResilientClient

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -14,10 +15,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from caipi.core import metrics, navigation, selectors
 from caipi.core.auth import request_user
+from caipi.core.errors import API_PREFIX, api_error_response
 from caipi.core.i18n import spoken
 from caipi.core.models import Course, User
 from caipi.core.permissions import COURSE_VIEW, require
 from caipi.core.readiness import readiness_probes
+from caipi.core.scrape import scrape_allowed
 
 
 @require_GET
@@ -28,19 +31,28 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 when database, cache and broker all answer, else 503; each named."""
+    """Readiness: 200 when database, cache and broker all answer, else 503.
+
+    Each check is named with its detail only for the scrape network or token
+    (``core.scrape``); anyone else learns the status alone.
+    """
     probes = readiness_probes()
     ready = all(probe.ok for probe in probes)
-    body = {
-        "status": "ok" if ready else "unavailable",
-        "checks": {probe.name: probe.as_dict() for probe in probes},
-    }
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable"}
+    if scrape_allowed(request):
+        body["checks"] = {probe.name: probe.as_dict() for probe in probes}
     return JsonResponse(body, status=200 if ready else 503)
 
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics in the text exposition format."""
+    """Prometheus metrics in the text exposition format, for the scrape network or token."""
+    if not scrape_allowed(request):
+        return HttpResponse(
+            "Metrics are for the monitoring network (CAIPI_SCRAPE_NETWORKS) or its token.\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
     return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
@@ -73,7 +85,7 @@ def signin(request: HttpRequest) -> HttpResponse:
     next_url = request.GET.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = ""
-    context = {"next": next_url, "admin_login": reverse("admin:login")}
+    context = {"next": next_url, "admin_login": reverse("login")}
     return render(request, "core/signin.html", context)
 
 
@@ -105,3 +117,18 @@ def language_choose(request: HttpRequest) -> HttpResponse:
     if language is not None and request.user.is_authenticated:
         User.objects.filter(pk=request.user.pk).update(language=language)
     return response
+
+
+def locked_out(
+    request: HttpRequest, original_response: object, credentials: object
+) -> HttpResponse:
+    """django-axes' answer to a sign-in while locked out (``AXES_LOCKOUT_CALLABLE``): 429 with
+    a page that says why and for how long (JSON in the one error shape under ``/api/``)."""
+    cooloff = settings.AXES_COOLOFF_TIME
+    minutes = int(cooloff.total_seconds() // 60) if cooloff else 0
+    if request.path.startswith(API_PREFIX):
+        return api_error_response(
+            429, f"Too many failed sign-ins; try again in {minutes} minutes.", "locked_out"
+        )
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "cooloff_minutes": minutes}
+    return render(request, "core/locked_out.html", context, status=429)

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 
 from caipi.core.errors import ApplicationError, NotAuthenticated, NotFound, PayloadTooLarge
 from caipi.gateway import metrics, relay
@@ -48,10 +49,52 @@ _SSE = [
 ]
 
 
+class ForeignHost(ApplicationError):
+    """A ``Host`` header this server does not answer to (Django's ``ALLOWED_HOSTS``)."""
+
+    code = "invalid_host"
+
+
+_HOST_VERDICTS: dict[tuple[bytes, tuple[str, ...], bool], bool] = {}
+
+
+def host_allowed(scope: Scope) -> bool:
+    """Django's ``ALLOWED_HOSTS`` rule for a raw ASGI route, memoised per Host value.
+
+    Without a ``Host`` header (HTTP/1.0) the server's own name counts, as in Django.
+    """
+    host = _header(scope, b"host")
+    if host is None:
+        server = scope.get("server") or ("", None)
+        host = f"{server[0]}:{server[1]}".encode() if server[1] else str(server[0]).encode()
+    key = (host, tuple(settings.ALLOWED_HOSTS), settings.DEBUG)
+    verdict = _HOST_VERDICTS.get(key)
+    if verdict is None:
+        domain, _ = split_domain_port(host.decode("latin-1"))
+        allowed = settings.ALLOWED_HOSTS
+        if settings.DEBUG and not allowed:
+            allowed = [".localhost", "127.0.0.1", "[::1]"]
+        verdict = bool(domain) and validate_host(domain, allowed)
+        if len(_HOST_VERDICTS) < 1024:  # a flood of made-up hosts must not grow memory
+            _HOST_VERDICTS[key] = verdict
+    return verdict
+
+
+def require_allowed_host(scope: Scope) -> None:
+    """Raise ``ForeignHost`` (400) unless the request's Host is one this server answers to."""
+    if not host_allowed(scope):
+        raise ForeignHost("Invalid Host header: this server does not answer to that name.")
+
+
+class ClientGone(Exception):
+    """The client went away (or its body stopped arriving) before its request was read."""
+
+
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
     """Answer one /v1 request; every refusal in OpenAI's error shape."""
     started = time.perf_counter()
     try:
+        require_allowed_host(scope)
         await ensure_started()
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == "/v1/models" and method == "GET":
@@ -63,6 +106,8 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
     except ApplicationError as exc:
         metrics.refused(exc.status)
         await send_error(send, exc)
+    except ClientGone:
+        return  # nobody to answer; not an error of CAIPI's
 
 
 async def send_error(send: Send, exc: ApplicationError) -> None:
@@ -106,7 +151,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
+            raise ClientGone
         part = message.get("body", b"")
         size += len(part)
         if size > limit:

@@ -104,13 +104,24 @@ async def _withdraw(redis: Any) -> None:
         logger.warning("gateway background: could not withdraw in-flight counts", exc_info=True)
 
 
+# The background steps failing now: each failure streak (Redis down, say, for the 0.25 s
+# in-flight sync) is logged once with its traceback, and its end once, not four times a second.
+_failing: set[str] = set()
+
+
 async def _guarded(work: object, what: str) -> None:
     try:
         await work  # type: ignore[misc]
     except asyncio.CancelledError:
         raise
     except Exception:
-        logger.exception("gateway background: %s failed", what)
+        if what not in _failing:
+            _failing.add(what)
+            logger.exception("gateway background: %s failed (logged once until it recovers)", what)
+        return
+    if what in _failing:
+        _failing.discard(what)
+        logger.warning("gateway background: %s works again", what)
 
 
 async def _reload_if_changed() -> None:

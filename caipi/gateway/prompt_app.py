@@ -36,7 +36,13 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from caipi.core.errors import ApplicationError, NotAuthenticated, PermissionDenied
-from caipi.gateway.app import read_body, send_error, stream_to_client
+from caipi.gateway.app import (
+    ClientGone,
+    read_body,
+    require_allowed_host,
+    send_error,
+    stream_to_client,
+)
 from caipi.gateway.prompt_runs import PreparedRun, rendered, run_prepare
 from caipi.gateway.relay import relay_chat
 from caipi.gateway.validation import InvalidRequest, parse_body
@@ -111,6 +117,7 @@ def _prepare(user: Any, template_id: int, payload: Any, request: ASGIRequest) ->
 async def application(scope: dict[str, Any], receive: Any, send: Any, template_id: int) -> None:
     """Answer one run request (see the module docstring); refusals in OpenAI's error shape."""
     try:
+        require_allowed_host(scope)
         if scope["method"] != "POST":
             raise InvalidRequest("Use POST.")
         body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
@@ -121,6 +128,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any, template_i
             await _run(request, user, template_id, body, receive, send)
     except ApplicationError as exc:
         await send_error(send, exc)
+    except ClientGone:
+        return  # the client left before its body arrived: nobody to answer
 
 
 async def _run(

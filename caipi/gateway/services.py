@@ -22,14 +22,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from caipi.core.errors import ApplicationError, NotFound
+from caipi.core.errors import ApplicationError, NotFound, PermissionDenied
 from caipi.core.models import User
 from caipi.gateway import relay, selectors
 from caipi.gateway.catalog import catalog
 from caipi.gateway.models import Job, JobStatus
 from caipi.gateway.upstream_call import call_open, call_prepare
 from caipi.gateway.validation import CHAT, InvalidRequest, check_body
-from caipi.governance.principal import Principal, principal_for_user
+from caipi.governance.principal import Principal, principal_for_user, principal_may_use_model
 from deploy import selectors as deploy_selectors
 from deploy import vllm_client
 
@@ -49,12 +49,17 @@ def job_submit(
 ) -> Job:
     """Create a job of chat ``requests`` to ``model`` and enqueue it on commit.
 
-    Raises InvalidRequest (bad or too many requests) or NotFound (unknown model).
+    Raises InvalidRequest (bad or too many requests), NotFound (unknown model) or
+    PermissionDenied (a model the user may not use, in that course).
     """
     if not requests or len(requests) > MAX_REQUESTS:
         raise InvalidRequest(f"Send 1 to {MAX_REQUESTS} requests.", param="requests")
     if deploy_selectors.model_get(name=model) is None:
         raise NotFound(f"The model '{model}' does not exist.", extra={"param": "model"})
+    # model.use, as /v1 asks it: refused now (403), not accepted and failed at run time.
+    principal = principal_for_user(user_id=user.pk, course_id=course_id)
+    if not principal_may_use_model(principal, model):
+        raise PermissionDenied(f"You may not use the model '{model}'.")
     bodies = []
     for body in requests:
         if not isinstance(body, dict):

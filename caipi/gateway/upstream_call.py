@@ -4,10 +4,13 @@ Every call CAIPI relays to an engine — from the raw ``/v1`` API, the course ch
 jobs alike — is opened and closed here, and nowhere else:
 
 1. ``call_prepare`` resolves the model from the in-memory catalog (404/403/400), fills the
-   model's default parameters, rewrites ``model`` to the engine's served name and, when
-   streaming, asks for the final usage chunk. It sends nothing anywhere.
-2. ``call_open`` reserves the quota (``caipi.governance.services.quotas``; 429 when it would
-   overspend), then routes (``deploy.router``) and connects (``deploy.vllm_client``),
+   model's default parameters, rewrites ``model`` to the engine's served name, sets
+   ``max_tokens`` when the client sent none, bounds what the call can cost
+   (``caipi.gateway.budget``) and, when streaming, asks for the final usage chunk. It sends
+   nothing anywhere.
+2. ``call_open`` reserves that upper bound (``caipi.governance.services.quotas``; 429 when it
+   would overspend, after asking the engine's own prompt count when only the loose bound
+   did not fit), then routes (``deploy.router``) and connects (``deploy.vllm_client``),
    retrying on another endpoint — at most GATEWAY_MAX_ATTEMPTS — while nothing has been
    sent to the client: connection errors, timeouts, 5xx and a stream that ends before its
    first byte are transient. No endpoint left: the reservation is given back and
@@ -32,10 +35,16 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from caipi.core.errors import NotFound, PermissionDenied, Unavailable
-from caipi.gateway import metrics
+from caipi.core.errors import NotFound, PermissionDenied, RateLimited, Unavailable
+from caipi.gateway import budget, metrics
 from caipi.gateway.catalog import catalog
-from caipi.gateway.validation import KINDS_FOR_PATH, InvalidRequest, requested_max_tokens
+from caipi.gateway.validation import (
+    CHAT,
+    COMPLETIONS,
+    KINDS_FOR_PATH,
+    InvalidRequest,
+    requested_max_tokens,
+)
 from caipi.governance.principal import Principal, principal_may_use_model
 from caipi.governance.services import quotas, usage
 from deploy import vllm_client
@@ -65,15 +74,12 @@ class Call:
     body: bytes
     stream: bool
     affinity_key: str | None
-    max_tokens: int
+    max_tokens: int  # completion tokens at most: max_tokens for every choice (budget.py)
     started: float
+    prompt_bound: int = 0  # prompt tokens at most; the engine's count once it was asked
+    request: dict[str, Any] | None = None  # ``body`` parsed, for the engine's /tokenize
     reservation: quotas.Reservation | None = None
     template_version_id: int | None = None
-
-    @property
-    def prompt_estimate(self) -> int:
-        """Prompt tokens guessed from the body size (~4 bytes a token); settled later."""
-        return max(1, len(self.body) // 4)
 
     @property
     def served_marker(self) -> bytes:
@@ -123,19 +129,27 @@ def call_prepare(
     for name, value in model.default_params.items():
         body.setdefault(name, value)
     body["model"] = model.served_name
+    max_tokens = requested_max_tokens(body, settings.GATEWAY_DEFAULT_MAX_TOKENS)
+    if path in (CHAT, COMPLETIONS) and not (
+        body.get("max_tokens") or body.get("max_completion_tokens")
+    ):
+        body["max_tokens"] = max_tokens  # the engine may not generate more than is reserved
     stream = bool(body.get("stream"))
     if stream:
         options = body.get("stream_options") or {}
         body["stream_options"] = {**options, "include_usage": True}
+    upstream = orjson.dumps(body)
     return Call(
         principal=principal,
         model=model,
         path=path,
-        body=orjson.dumps(body),
+        body=upstream,
         stream=stream,
         affinity_key=affinity_key,
-        max_tokens=requested_max_tokens(body, settings.GATEWAY_DEFAULT_MAX_TOKENS),
+        max_tokens=budget.completion_bound(path, body, max_tokens),
         started=started if started is not None else time.perf_counter(),
+        prompt_bound=budget.prompt_bound(path, body, upstream),
+        request=body,
     )
 
 
@@ -148,18 +162,37 @@ async def call_open(call: Call) -> Upstream:
     ``call_close``. Raises RateLimited (429) or Unavailable (503); the reservation is
     given back when no endpoint could take the call.
     """
-    call.reservation = await quotas.quota_reserve(
-        principal=call.principal,
-        model=call.model.name,
-        prompt_tokens=call.prompt_estimate,
-        max_tokens=call.max_tokens,
-    )
+    call.reservation = await _reserve(call)
     try:
         await demand_touch(model_id=call.model.id)  # idleness; writes at most once a second
         return await _route_and_connect(call)
     except BaseException:
         await quotas.quota_release(call.reservation)
         raise
+
+
+async def _reserve(call: Call) -> quotas.Reservation:
+    """Reserve the call's upper bound; when the prompt's bound does not fit, ask the
+    engine for its exact count and try once more with it (see ``budget``)."""
+    try:
+        return await _reserve_bound(call)
+    except RateLimited:
+        counted = None
+        if call.request is not None:
+            counted = await budget.prompt_count(call.model, call.path, call.request)
+        if counted is None or counted >= call.prompt_bound:
+            raise
+        call.prompt_bound = counted
+        return await _reserve_bound(call)
+
+
+async def _reserve_bound(call: Call) -> quotas.Reservation:
+    return await quotas.quota_reserve(
+        principal=call.principal,
+        model=call.model.name,
+        prompt_tokens=call.prompt_bound,
+        max_tokens=call.max_tokens,
+    )
 
 
 async def _route_and_connect(call: Call) -> Upstream:
@@ -244,7 +277,7 @@ async def call_close(
         upstream.response.release()
     else:
         upstream.response.close()  # closing the connection stops the engine's generation
-    prompt = int((usage_seen or {}).get("prompt_tokens") or call.prompt_estimate)
+    prompt = int((usage_seen or {}).get("prompt_tokens") or call.prompt_bound)
     completion = int((usage_seen or {}).get("completion_tokens") or 0)
     await _settle(call, outcome, prompt, completion)
     ttft_ms = (upstream.first_byte - call.started) * 1000 if upstream.first_byte else None

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from caipi.core.errors import ApplicationError, PayloadTooLarge
+from caipi.core.jsonbody import JsonBodyError, json_loads_bounded
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -32,7 +31,13 @@ _NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "presence_penalty": (-2.0, 2.0),
     "frequency_penalty": (-2.0, 2.0),
 }
-_POSITIVE_INTS = ("max_tokens", "max_completion_tokens", "n", "best_of")
+# Upper ends keep every reservation a modest integer (Redis counters are 64-bit).
+_POSITIVE_INTS = {
+    "max_tokens": 16_777_216,
+    "max_completion_tokens": 16_777_216,
+    "n": 128,
+    "best_of": 128,
+}
 _BOOLS = ("stream", "logprobs", "echo")
 
 
@@ -44,13 +49,14 @@ class InvalidRequest(ApplicationError):
 
 
 def parse_body(raw: bytes, *, limit: int) -> dict[str, Any]:
-    """Decode a JSON object body. Raises PayloadTooLarge (413) or InvalidRequest (400)."""
+    """Decode a JSON object body. Raises PayloadTooLarge (413) or InvalidRequest (400),
+    also for a body nested deeper than ``caipi.core.jsonbody.MAX_DEPTH``."""
     if len(raw) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+        body = json_loads_bounded(raw)
+    except JsonBodyError as exc:
+        raise InvalidRequest(exc.message) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return body
@@ -65,10 +71,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_common(body: dict[str, Any]) -> None:
-    for name in _POSITIVE_INTS:
+    for name, most in _POSITIVE_INTS.items():
         value = body.get(name)
-        if value is not None and (not _is_int(value) or value < 1):
-            raise InvalidRequest(f"'{name}' must be a whole number of at least 1.", param=name)
+        if value is not None and (not _is_int(value) or not 1 <= value <= most):
+            raise InvalidRequest(f"'{name}' must be a whole number from 1 to {most}.", param=name)
     for name, (low, high) in _NUMBER_RANGES.items():
         value = body.get(name)
         if value is not None and (not _is_number(value) or not low <= value <= high):

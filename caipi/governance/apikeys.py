@@ -27,7 +27,12 @@ from django.conf import settings
 
 from caipi.core.errors import NotAuthenticated
 from caipi.core.models import SiteRole
-from caipi.governance.principal import MODEL_ACCESS, Principal, role_models_for
+from caipi.governance.principal import (
+    MODEL_ACCESS,
+    Principal,
+    held_course_roles,
+    role_models_for,
+)
 from caipi.governance.snapshot import VERSION, TTLCache
 
 logger = logging.getLogger(__name__)
@@ -85,6 +90,7 @@ def _load(key_hash: str) -> _CachedKey:
         site_role=site_role,
         allowed_models=frozenset(key.allowed_models) if key.allowed_models else None,
         course_id=None,
+        held_roles=held_course_roles(user.pk),
     )
     role_models = role_models_for(principal.roles, MODEL_ACCESS.get())
     return _CachedKey(

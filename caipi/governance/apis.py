@@ -20,6 +20,7 @@ from caipi.core.auth import request_user
 from caipi.core.models import Course
 from caipi.core.permissions import COURSE_VIEW, can, require
 from caipi.governance import selectors, services
+from caipi.governance.authentication import request_principal
 from caipi.governance.models import (
     ApiKey,
     CourseSettings,
@@ -51,7 +52,9 @@ class QuotaMeApi(GovernedAPIView):
         course_id = int(raw) if raw and raw.isdigit() else None
         if course_id is not None:
             require(request.user, COURSE_VIEW, get_object_or_404(Course, pk=course_id))
-        principal = principal_for_user(user_id=request_user(request).pk, course_id=course_id)
+        principal = request_principal(request)  # a key's own limits count for its calls
+        if principal is None or course_id is not None:
+            principal = principal_for_user(user_id=request_user(request).pk, course_id=course_id)
         return Response({"limits": selectors.quota_overview(principal=principal)})
 
 

@@ -5,7 +5,9 @@ once per governance change or minute, so resolving limits on the hot path costs 
 dictionary lookups and no query. Rules, for a principal calling ``model``:
 
 * ``user``: the limit of that user, and limits without a user (each user);
-* ``role``: limits naming one of the principal's governing roles (counted per user);
+* ``role``: limits naming one of the principal's roles (counted per user): in a course its
+  governing roles; outside one (API keys) also every course role the user holds anywhere
+  (``Principal.limit_roles``), so a learner's key is held to the learner limits;
 * ``course`` / ``course_member``: only for calls in a course, unless the principal's course
   role is exempt there (``CourseSettings.exempt_roles``, staff by default) or is a site
   admin — the course as a whole, or each member separately;
@@ -100,7 +102,7 @@ def limits_applicable(
     wanted: list[tuple[tuple[str, object], str]] = [
         (("user", principal.user_id), user),
         (("user", None), user),
-        *((("role", role), user) for role in principal.roles),
+        *((("role", role), user) for role in principal.limit_roles),
     ]
     if principal.course_id is not None and not is_exempt(snapshot, principal):
         course = f"c{principal.course_id}"

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from caipi.core.errors import PermissionDenied
+from caipi.governance.principal import Principal
 from caipi.governance.selectors import policy_accepted
 
 
@@ -44,6 +45,8 @@ class PolicyAccepted(BasePermission):
     """DRF permission: refuse with ``policy_not_accepted`` until the policy is accepted."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
+        if isinstance(request.auth, Principal):
+            return True  # an API key: accepted with the key, as on /v1 (see above)
         if request.user.is_authenticated and not policy_accepted(user=request.user):
             raise PolicyNotAccepted(
                 _("Accept the usage policy first (POST /api/policy)."),

@@ -40,6 +40,9 @@ class Principal:
     course_id: int | None
     course_role: str | None = None
     role_models: frozenset[str] | None = None
+    # Outside a course (API keys, pages of no course): every course role the user holds
+    # anywhere, so the role limits of each apply (see ``limit_roles``).
+    held_roles: tuple[str, ...] = ()
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -48,6 +51,18 @@ class Principal:
         if self.site_role == SiteRole.ADMIN and primary != SiteRole.ADMIN:
             return (primary, SiteRole.ADMIN.value)
         return (primary,)
+
+    @property
+    def limit_roles(self) -> tuple[str, ...]:
+        """The roles whose quota limits a call draws on.
+
+        In a course: the governing roles. Outside one — an API-key call, a page of no
+        course — also every course role the user holds in any course: a learner's key is
+        held to the learner limits (each counted per user, so the strictest binds), the
+        same person with the same limits on every path.
+        """
+        extra = tuple(role for role in self.held_roles if role not in self.roles)
+        return self.roles + extra if self.course_id is None else self.roles
 
 
 def principal_may_use_model(principal: Principal, model_name: str) -> bool:
@@ -110,8 +125,15 @@ def _build_for_user(user_id: int, course_id: int | None) -> Principal | str:
         allowed_models=None,
         course_id=course_id,
         course_role=course_role,
+        held_roles=held_course_roles(user.pk) if course_id is None else (),
     )
     return replace(principal, role_models=role_models_for(principal.roles, MODEL_ACCESS.get()))
+
+
+def held_course_roles(user_id: int) -> tuple[str, ...]:
+    """Every course role the user holds in any course, sorted (one query)."""
+    roles = Membership.objects.filter(user_id=user_id).values_list("role", flat=True)
+    return tuple(sorted(set(roles)))
 
 
 def _unwrap(result: Principal | str) -> Principal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,13 +17,14 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from caipi.core.auth import request_user
-from caipi.core.errors import ApplicationError
-from caipi.core.models import Course
+from caipi.core.errors import ApplicationError, Unavailable
+from caipi.core.models import Course, User
 from caipi.core.permissions import SITE_ADMIN, can, require
 from caipi.governance import selectors, services
 from caipi.governance.models import ApiKey
 from caipi.governance.permissions import APIKEY_CREATE, COURSE_VIEW_USAGE
 from caipi.governance.policy import policy_required
+from caipi.governance.principal import principal_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -125,12 +127,24 @@ def keys_page(request: HttpRequest) -> HttpResponse:
                 )
         except ApplicationError as error:
             messages.error(request, error.message)
+    user = request_user(request)
     context = {
-        "keys": selectors.apikey_list(user=request_user(request)),
+        "keys": selectors.apikey_list(user=user),
         "new_key": new_key,
         "may_create": can(request.user, APIKEY_CREATE, request.user),
+        "site_role": user.get_site_role_display(),
+        **_key_limits(user),
     }
     return render(request, "governance/keys.html", context)
+
+
+def _key_limits(user: User) -> dict[str, Any]:
+    """The limits a call with one of ``user``'s keys draws on now (not those of a key alone)."""
+    principal = principal_for_user(user_id=user.pk, course_id=None)
+    try:
+        return {"key_limits": selectors.quota_overview(principal=principal)}
+    except Unavailable:
+        return {"key_limits": None}
 
 
 @login_required

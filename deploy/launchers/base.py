@@ -94,9 +94,10 @@ def engine_for(spec: Spec, *, port_hint: int | None = None) -> Engine:
             threads=int(args.get("threads", 1)),
             extra_args=tuple(args.get("extra_args") or ()),
         )
-    return SimulatorEngine(
-        served_model_name=spec.served_name, options=tuple(args.get("options") or ())
-    )
+    options = tuple(args.get("options") or ())
+    if spec.sleep_level and "--enable-sleep-mode" not in options:
+        options += ("--enable-sleep-mode",)
+    return SimulatorEngine(served_model_name=spec.served_name, options=options)
 
 
 def port_range(spec: Spec) -> tuple[int, int]:

@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=0)
     add("--embedding-dim", type=int, default=384)
     add("--legacy-metrics", action="store_true", help="export vllm:gpu_cache_usage_perc")
+    add(
+        "--no-tokenize",
+        dest="tokenize",
+        action="store_false",
+        help="offer no /tokenize (as engines other than vLLM)",
+    )
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p
 

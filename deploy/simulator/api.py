@@ -4,6 +4,8 @@ Behaviour copied from vLLM's OpenAI-compatible server:
 
 - ``--api-key`` guards only paths under ``/v1``; a wrong or missing bearer gets
   401 ``{"error": "Unauthorized"}``. ``/health`` and ``/metrics`` stay open.
+- ``POST /tokenize`` counts a prompt or chat as ``usage`` will (``--no-tokenize`` leaves it
+  out, as engines other than vLLM have none).
 - Unknown paths answer 404 ``{"detail": "Not Found"}`` and known paths with the wrong
   method 405, as FastAPI does.
 
@@ -43,6 +45,7 @@ from deploy.simulator.protocol import (
     parse_embedding,
     parse_json,
     parse_rerank,
+    parse_tokenize,
 )
 from deploy.simulator.responses import (
     StreamSink,
@@ -50,6 +53,7 @@ from deploy.simulator.responses import (
     embedding_body,
     models_body,
     rerank_body,
+    tokenize_body,
     truncate,
 )
 from deploy.simulator.sleep import SleepMode
@@ -86,6 +90,8 @@ class SimulatorApp:
             ("POST", "/v1/embeddings"): self._embeddings,
             ("POST", "/v1/rerank"): self._rerank,
         }
+        if config.tokenize:
+            self._routes[("POST", "/tokenize")] = self._tokenize
         self.sleep_mode = SleepMode(config, engine, loop)
         if config.enable_sleep_mode:
             self._routes[("POST", "/sleep")] = self.sleep_mode.sleep
@@ -142,6 +148,12 @@ class SimulatorApp:
         config = self.config
         body = models_body(config.served_model_names, config.model, config.max_model_len)
         exchange.respond(200, body)
+
+    def _tokenize(self, request: Request, exchange: Exchange) -> None:
+        if not self.ready:
+            raise ApiError(503, "The server is starting up (--startup-delay).")
+        tokens = parse_tokenize(parse_json(request.body), self.config)
+        exchange.respond(200, tokenize_body(tokens, self.config.max_model_len))
 
     # -- inference routes ------------------------------------------------------------
 

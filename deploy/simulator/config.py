@@ -45,6 +45,7 @@ class SimulatorConfig:
     seed: int = 0
     embedding_dim: int = 384
     legacy_metrics: bool = False
+    tokenize: bool = True
 
     def __post_init__(self) -> None:
         if not self.served_model_names:

@@ -17,7 +17,13 @@ from typing import Any, Literal
 import orjson
 
 from deploy.simulator.config import SimulatorConfig
-from deploy.simulator.text import count_chat_tokens, count_tokens
+from deploy.simulator.text import (
+    CHAT_TOKENS_PER_MESSAGE,
+    CHAT_TOKENS_PRIMING,
+    count_chat_tokens,
+    count_tokens,
+    tokenize,
+)
 
 ERROR_TYPES = {
     400: "BadRequestError",
@@ -320,3 +326,23 @@ def parse_embedding(body: dict[str, Any], config: SimulatorConfig) -> EmbeddingR
         encoding_format=encoding,
         dimensions=dimensions,
     )
+
+
+def parse_tokenize(body: dict[str, Any], config: SimulatorConfig) -> list[str]:
+    """Validate a ``/tokenize`` body (vLLM: a ``prompt``, or chat ``messages``) and return
+    its tokens as the simulator counts them for ``usage`` (chat: with the template's
+    markers, ``<|...|>`` strings). Raises ``ApiError``."""
+    check_model(body, config)
+    messages = body.get("messages")
+    if messages is not None:
+        if not isinstance(messages, list) or not messages:
+            raise bad_request("messages must be a non-empty list of messages", "messages")
+        contents = [_message_text(message, index) for index, message in enumerate(messages)]
+        tokens = ["<|start|>"] * CHAT_TOKENS_PRIMING
+        for content in contents:
+            tokens += ["<|message|>"] * CHAT_TOKENS_PER_MESSAGE + tokenize(content)
+        return tokens
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str):
+        raise bad_request("Input should be a valid string", "prompt")
+    return tokenize(prompt)

@@ -15,6 +15,7 @@ import math
 import os
 import struct
 import time
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -229,3 +230,10 @@ def models_body(names: tuple[str, ...], root: str, max_model_len: int) -> bytes:
         for name in names
     ]
     return orjson.dumps({"object": "list", "data": cards})
+
+
+def tokenize_body(tokens: list[str], max_model_len: int) -> bytes:
+    """Return a ``/tokenize`` answer in vLLM's shape (ids are stable hashes of the text)."""
+    ids = [zlib.crc32(token.encode()) % 32_000 for token in tokens]
+    body = {"count": len(ids), "max_model_len": max_model_len, "tokens": ids, "token_strs": None}
+    return orjson.dumps(body)

@@ -4,7 +4,6 @@ and the deep linking return. All answer 404 unless ``CAIPI_DEV_PLATFORM`` is on.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +24,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from caipi.core.jsonbody import JsonBodyError, json_loads_bounded
 from lms_connectors import claims, keys
 from lms_connectors.devplatform import services, signing
 from lms_connectors.lti import tool
@@ -201,9 +201,11 @@ def ags_score(request: HttpRequest, lineitem_id: str) -> HttpResponse:
     if not _authorised(request, claims.SCOPE_SCORE):
         return JsonResponse({"error": "unauthorized"}, status=401)
     try:
-        score = json.loads(request.body)
-    except ValueError:
-        return HttpResponseBadRequest("Not JSON.")
+        score = json_loads_bounded(request.body)
+    except JsonBodyError as exc:
+        return HttpResponseBadRequest(exc.message)
+    if not isinstance(score, dict):
+        return HttpResponseBadRequest("A score must be a JSON object.")
     scores = [*cache.get(SCORES_KEY, []), {"lineitem": lineitem_id, **score}][-50:]
     cache.set(SCORES_KEY, scores, None)
     return HttpResponse(status=204)

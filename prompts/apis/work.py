@@ -16,11 +16,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from caipi.core.jsonbody import BoundedJSONParser
 from caipi.core.models import Course
 from caipi.core.permissions import require
 from prompts import selectors, services
@@ -124,7 +125,7 @@ class BatchesApi(APIView):
     published version (or ``version_id``) over every row or student, as queued work (202).
     ``GET``: the template's recent batches."""
 
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     class Input(serializers.Serializer):
         # "source" also names a Field attribute; as a field it is what the API calls it.

@@ -12,14 +12,14 @@ def test_a_student_whose_session_ended_is_told_to_open_caipi_from_the_course(cli
     assert answer.redirect_chain[-1][0].startswith("/signin/?next=")
     assert "Your session has ended" in page
     assert "open the CAIPI activity or link again" in page
-    assert "/admin/login/" in answer.redirect_chain[-1][0] or "/admin/login/?next=" in page
+    assert "/login/?next=" in page
 
 
 def test_the_sign_in_page_offers_staff_the_password_login_with_where_they_were_going(
     client, course
 ):
     page = client.get(f"/signin/?next=/courses/{course.id}/").content.decode()
-    assert f"/admin/login/?next=/courses/{course.id}/" in page
+    assert f"/login/?next=/courses/{course.id}/" in page
 
 
 def test_the_sign_in_page_drops_a_next_address_on_another_site(client):

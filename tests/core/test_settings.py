@@ -41,3 +41,37 @@ def test_a_site_url_outside_allowed_hosts_fails_the_system_check(tmp_path):
 
 def test_the_configuration_reference_matches_the_settings():
     call_command("config_docs", "--check")
+
+
+def _settings_seen(*names: str, **env: str) -> list[str]:
+    code = "from django.conf import settings; " + "; ".join(
+        f"print(repr(settings.{name}))" for name in names
+    )
+    result = _manage("shell", "-c", code, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-len(names) :]  # after shell's own notice
+
+
+def test_an_https_site_gets_hsts_and_secure_cookies(tmp_path):
+    seen = _settings_seen(
+        "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
+        "SECURE_PROXY_SSL_HEADER",
+        SITE_URL="https://caipi.uni.example", ALLOWED_HOSTS="caipi.uni.example",
+        CAIPI_BEHIND_TLS_PROXY="true", CAIPI_DATA_DIR=str(tmp_path),
+    )  # fmt: skip
+    assert seen == ["31536000", "True", "True", "('HTTP_X_FORWARDED_PROTO', 'https')"]
+
+
+def test_a_plain_http_site_sends_no_hsts_and_trusts_no_proxy_header(tmp_path):
+    seen = _settings_seen(
+        "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE", "SECURE_PROXY_SSL_HEADER",
+        SITE_URL="http://127.0.0.1:8000", CAIPI_DATA_DIR=str(tmp_path),
+    )  # fmt: skip
+    assert seen == ["0", "False", "None"]
+
+
+def test_hsts_is_sent_on_https_answers(client, settings):
+    settings.SECURE_HSTS_SECONDS = 3600
+    answer = client.get("/healthz", secure=True)
+    assert answer["Strict-Transport-Security"] == "max-age=3600"
+    assert "Strict-Transport-Security" not in client.get("/healthz")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import yaml
@@ -65,3 +66,19 @@ def test_a_file_that_is_not_yaml_is_refused(db, tmp_path):
     path.write_text("models: [\n")
     with pytest.raises(CommandError, match="not valid YAML"):
         call_command("deploy", "apply", str(path))
+
+
+def test_reconcile_measure_prints_the_cpu_per_deployment_per_tick(db, tmp_path):
+    call_command("deploy", "apply", _write(tmp_path, "a.yaml", sim_spec()), stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("deploy", "reconcile", "--measure", "3", stdout=out)
+    assert re.fullmatch(
+        r"1 deployments, 3 ticks: \d+\.\d\d ms CPU per deployment per tick "
+        r"\(\d+\.\d ms wall per tick\)\n",
+        out.getvalue(),
+    )
+
+
+def test_reconcile_measure_needs_a_deployment(db):
+    with pytest.raises(CommandError, match="no deployment to reconcile"):
+        call_command("deploy", "reconcile", "--measure", "3")

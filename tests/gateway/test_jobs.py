@@ -77,6 +77,23 @@ def test_bad_jobs_are_refused_before_anything_is_queued(client, student, tutor, 
     assert not Job.objects.exists()
 
 
+def test_a_job_for_a_model_the_user_may_not_use_is_refused_at_submission(
+    client, student, lecturer, course, tutor
+):
+    from caipi.governance.models import RoleModelAccess
+    from caipi.governance.principal import principal_caches_clear
+
+    RoleModelAccess.objects.create(role="learner", model_names=["writer"])
+    principal_caches_clear()
+    refused = submit(client, student, model="tutor", requests=[QUESTION], course_id=course.pk)
+    assert refused.status_code == 403, refused.content
+    assert "may not use the model 'tutor'" in refused.json()["error"]["message"]
+    assert not Job.objects.exists()
+    allowed = submit(client, lecturer, model="tutor", requests=[QUESTION], course_id=course.pk)
+    assert allowed.status_code == 202, allowed.content
+    principal_caches_clear()
+
+
 def test_only_the_creator_sees_a_job(client, student, outsider, tutor):
     job = Job.objects.create(created_by=student, model="tutor", total=1, results=[None])
     client.force_login(outsider)

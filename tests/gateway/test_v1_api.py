@@ -178,3 +178,20 @@ def test_v1_rerank_is_relayed_to_a_rerank_model_and_refused_for_others(
     assert wrong_kind.status_code == 400 and wrong_kind.json()["error"]["param"] == "model"
     assert no_documents.status_code == 400
     assert no_documents.json()["error"]["param"] == "documents"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "attacker.test:8000", ""])
+async def test_a_foreign_host_header_is_refused_like_the_rest_of_the_site(
+    v1, chat_model, sent_upstream, host
+):
+    response = await v1.post("/v1/chat/completions", json=CHAT, headers={"Host": host})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_host"
+    assert (await v1.get("/v1/models", headers={"Host": host})).status_code == 400
+    assert sent_upstream() == 0
+
+
+async def test_an_allowed_host_with_a_port_is_served(v1, chat_model, settings):
+    settings.ALLOWED_HOSTS = ["caipi.uni.example"]
+    response = await v1.get("/v1/models", headers={"Host": "caipi.uni.example:8443"})
+    assert response.status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from caipi.governance.models import PolicyAcceptance, PolicyVersion
+from caipi.governance.models import ApiKey, PolicyAcceptance, PolicyVersion, QuotaLimit
 from caipi.governance.services.usage import usage_flush, usage_record
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +124,36 @@ def test_a_one_day_usage_chart_labels_its_day_once(client, lecturer, course):
     client.force_login(lecturer)
     page = client.get(f"/courses/{course.pk}/usage/?days=1").content.decode()
     assert len(_ticks(page)) == 1
+
+    assert client.post("/policy/", {"next": "https://evil.example/"})["Location"] == "/"
+
+
+def test_the_keys_page_says_which_limits_hold_key_calls(client, student, course):
+    QuotaLimit.objects.create(
+        scope="role", role="learner", metric="requests", window="day", size=10
+    )
+    client.force_login(student)
+    page = client.get("/keys/").content.decode()
+    assert "The same quotas apply as in your courses" not in page
+    assert "strictest one applies" in page
+    assert "learner requests per day" in page  # Bob's learner limit holds his keys
+
+
+def test_a_student_is_told_the_administrator_has_not_allowed_own_keys(client, settings, student):
+    settings.GOVERNANCE_KEY_SELF_SERVICE_ROLES = ["api_user", "admin"]
+    client.force_login(student)
+    page = client.get("/keys/").content.decode()
+    assert 'id="no-self-service"' in page and "Member" in page
+    assert "Create a key" not in page
+    assert client.post("/keys/", {"name": "laptop"}).status_code == 200
+    assert not ApiKey.objects.filter(user=student).exists()
+
+
+def test_students_create_their_own_keys_where_the_administrator_allows_it(
+    client, settings, student
+):
+    settings.GOVERNANCE_KEY_SELF_SERVICE_ROLES = ["member", "api_user", "admin"]
+    client.force_login(student)
+    assert "Create a key" in client.get("/keys/").content.decode()
+    client.post("/keys/", {"name": "laptop"})
+    assert ApiKey.objects.filter(user=student, name="laptop").exists()

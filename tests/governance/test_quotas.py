@@ -122,6 +122,22 @@ async def test_on_redis_the_same_reserve_and_settle_hold(on_redis, student, cour
     await quota_reserve(principal=principal, model="m", prompt_tokens=100, max_tokens=700)
 
 
+@pytest.mark.redis
+async def test_settling_never_charges_more_than_was_reserved(on_redis, student, course):
+    # An engine that counts more than the call's bound (a reservation sized by a wrong
+    # guess) must not push the counter past what the reservation fitted under.
+    await _limit(scope="user", metric="tokens", window="day", size=500)
+    principal = await _student_principal(student, course)
+    reservation = await quota_reserve(
+        principal=principal, model="m", prompt_tokens=450, max_tokens=1
+    )
+    await quota_settle(reservation, prompt_tokens=1807, completion_tokens=1)
+    with pytest.raises(RateLimited) as caught:
+        await quota_reserve(principal=principal, model="m", prompt_tokens=49, max_tokens=1)
+    assert caught.value.extra["used"] == 451
+    await quota_reserve(principal=principal, model="m", prompt_tokens=48, max_tokens=1)
+
+
 async def test_with_redis_down_quota_checks_fail_closed(redis_down, student, course):
     await _limit(scope="user", metric="tokens", window="day", size=1000)
     principal = await _student_principal(student, course)

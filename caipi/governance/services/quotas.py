@@ -8,7 +8,8 @@ to twice a limit within a short span; that is the usual price of fixed windows).
 
 ``quota_reserve`` checks and increments every applicable counter in ONE Lua script, all or
 nothing, so N concurrent calls can never spend more than a limit. ``quota_settle`` gives
-back what the call did not use; ``quota_release`` gives back everything (the call failed
+back what the call did not use and never charges more than was reserved, so a counter
+never ends above its limit; ``quota_release`` gives back everything (the call failed
 before producing a token).
 
 Redis unreachable: fail closed with ``Unavailable`` (503), or, with
@@ -227,8 +228,11 @@ def _deltas(
 ) -> list[int]:
     if prompt_tokens is None or completion_tokens is None:  # release: give everything back
         return [-counter.amount for counter in reservation.counters]
+    # Never more than was reserved: the reservation is the call's upper bound, and a
+    # counter the reservation fitted under must not be pushed past its limit by settling.
     return [
-        _cost(counter.metric, prompt_tokens, completion_tokens) - counter.amount
+        min(_cost(counter.metric, prompt_tokens, completion_tokens), counter.amount)
+        - counter.amount
         for counter in reservation.counters
     ]
 
@@ -250,7 +254,7 @@ async def _apply(reservation: Reservation, deltas: list[int]) -> None:
 async def quota_settle(
     reservation: Reservation, *, prompt_tokens: int, completion_tokens: int
 ) -> None:
-    """Charge the real cost: returns the unused part (or adds an overrun). Idempotent."""
+    """Charge the real cost, at most what was reserved: returns the unused part. Idempotent."""
     await _apply(reservation, _deltas(reservation, prompt_tokens, completion_tokens))
 
 
