@@ -90,9 +90,20 @@ async def test_a_client_disconnect_stops_the_upstream_generation(live_gateway, a
             async with http.stream(
                 "POST", "/v1/chat/completions", json=body, headers=headers
             ) as response:
-                async for _ in response.aiter_bytes():
-                    break
-                assert await _running(slow)  # 100 s of tokens still to come
+                assert response.status_code == 200, await response.aread()
+                # Hold the iterator: an abandoned one is closed when collected, and closing it
+                # closes the connection, which would be the disconnect this test makes later.
+                chunks = response.aiter_bytes()
+                await anext(chunks)
+                # 100 s of tokens still to come; on a busy machine the engine's gauge may
+                # lag the first byte, so give it a moment to show the running request.
+                for _ in range(40):
+                    if await _running(slow):
+                        break
+                    await asyncio.sleep(0.05)
+                assert await _running(slow)
+                await asyncio.sleep(0.5)
+                assert await _running(slow), "the generation stopped while the client still reads"
         for _ in range(40):  # the cancellation reaches the engine within a moment
             await asyncio.sleep(0.05)
             if not await _running(slow):
