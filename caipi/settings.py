@@ -400,6 +400,49 @@ DEPLOY_PROMETHEUS_SD_TOKEN = env_str(
     "Bearer token Prometheus sends to /api/deploy/sd (HTTP service discovery of the engines). "
     "Unset: the endpoint is off.",
 )
+GATEWAY_QUEUE_SIZE = env_int(
+    "CAIPI_QUEUE_SIZE",
+    1000,
+    "Calls one web process holds per model while no instance is ready; more get 503.",
+    minimum=1,
+)
+GATEWAY_QUEUE_MAX_WAIT = env_float(
+    "CAIPI_QUEUE_MAX_WAIT",
+    300.0,
+    "Seconds a call waits for a starting or sleeping model before it gets 503.",
+    minimum=1.0,
+)
+GATEWAY_QUEUE_RELEASE_PER_ENDPOINT = env_int(
+    "CAIPI_QUEUE_RELEASE_PER_ENDPOINT",
+    256,
+    "Waiting calls sent at once per ready endpoint (each that gets its first byte lets "
+    "the next one go), in round-robin order across courses; vLLM runs 256 by default.",
+    minimum=1,
+)
+GATEWAY_QUEUE_PROBE_SECONDS = env_float(
+    "CAIPI_QUEUE_PROBE_SECONDS",
+    0.1,
+    "Seconds between the waiting path's own readiness checks of a starting or waking engine.",
+    minimum=0.01,
+)
+GATEWAY_QUEUE_STATUS_SECONDS = env_float(
+    "CAIPI_QUEUE_STATUS_SECONDS",
+    1.0,
+    "Seconds between status updates to a waiting call (SSE comments keep /v1 streams alive).",
+    minimum=0.1,
+)
+GATEWAY_QUEUE_START_ESTIMATE = env_float(
+    "CAIPI_QUEUE_START_ESTIMATE",
+    60.0,
+    "Seconds an instance is expected to take to start, until one start was seen.",
+    minimum=1.0,
+)
+GATEWAY_QUEUE_WAKE_ESTIMATE = env_float(
+    "CAIPI_QUEUE_WAKE_ESTIMATE",
+    10.0,
+    "Seconds a sleeping instance is expected to take to wake, until one wake was seen.",
+    minimum=1.0,
+)
 DEPLOY_SLEEP_TIMEOUT = env_float(
     "CAIPI_SLEEP_TIMEOUT",
     60.0,

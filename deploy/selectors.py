@@ -46,6 +46,9 @@ class ModelRoute:
     created: int = 0
     endpoints: tuple[EndpointRoute, ...] = ()
     id: int = 0
+    # True when a deployment starts instances on demand (scale from zero): a call for it
+    # waits in the gateway's queue even while it has no endpoint at all.
+    startable: bool = False
 
 
 def model_list(*, enabled_only: bool = False, kind: str | None = None) -> QuerySet[Model]:

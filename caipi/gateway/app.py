@@ -31,6 +31,7 @@ from caipi.gateway.validation import (
     check_body,
     parse_body,
 )
+from caipi.gateway.waiting import WaitStatus
 from caipi.governance.apikeys import aapikey_authenticate
 from caipi.governance.principal import Principal, principal_may_use_model
 
@@ -177,7 +178,19 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     body = parse_body(await read_body(scope, receive, limit), limit=limit)
     model_name = check_body(path, body)
     call = call_prepare(principal, path, body, model_name=model_name, started=started)
-    upstream = await call_open(call)
+    keepalive = None
+    if call.stream:
+        keepalive = call.on_wait = KeepAlive(send)
+    try:
+        upstream = await call_open(call)
+    except ApplicationError as exc:
+        if keepalive is None or not keepalive.started:
+            raise
+        await keepalive.fail(exc.as_openai())  # the 200 is out: say it in the stream
+        return
+    if keepalive is not None and keepalive.started:
+        await _relay_after_waiting(receive, send, call, upstream, keepalive)
+        return
     if call.stream and upstream.response.status < 300:
         await stream_to_client(receive, send, relay.stream_answer(call, upstream))
         return
@@ -190,8 +203,48 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     await _send_whole(send, upstream.response.status, answer, headers)
 
 
-async def stream_to_client(receive: Receive, send: Send, chunks: AsyncIterator[bytes]) -> None:
+class KeepAlive:
+    """A streaming call's ``on_wait``: while it waits for its model to start, the SSE
+    response begins (200) and each status goes out as an SSE comment, which OpenAI clients
+    ignore and which keeps proxies from closing an idle connection."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, status: WaitStatus) -> None:
+        if not self.started:
+            self.started = True
+            await self.send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        await self.send({"type": "http.response.body", "body": status.comment(), "more_body": True})
+
+    async def fail(self, error: dict[str, Any]) -> None:
+        """End the begun stream with an error event (waited too long, or refused)."""
+        body = b"data: " + orjson.dumps(error) + b"\n\n" + relay.DONE
+        await self.send({"type": "http.response.body", "body": body})
+
+
+async def _relay_after_waiting(
+    receive: Receive, send: Send, call: Any, upstream: Any, keepalive: KeepAlive
+) -> None:
+    if upstream.response.status < 300:
+        await stream_to_client(receive, send, relay.stream_answer(call, upstream), started=True)
+        return
+    answer = await relay.complete(call, upstream)  # the engine refused (4xx): say why
+    try:
+        error = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        error = {"error": {"message": answer.decode("utf-8", "replace"), "type": "upstream"}}
+    await keepalive.fail(error)
+
+
+async def stream_to_client(
+    receive: Receive, send: Send, chunks: AsyncIterator[bytes], *, started: bool = False
+) -> None:
     """Send ``chunks`` as an SSE response; a client disconnect cancels the upstream call.
+    ``started``: the response already began (the call waited, see ``KeepAlive``).
 
     A watcher task waits for ``http.disconnect`` and cancels this task, so a stream that
     is waiting for its next token is stopped at once, not at the next write.
@@ -208,7 +261,8 @@ async def stream_to_client(receive: Receive, send: Send, chunks: AsyncIterator[b
 
     watcher = asyncio.create_task(watch())
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        if not started:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE})
         async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})

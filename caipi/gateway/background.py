@@ -149,7 +149,7 @@ async def refresh_health() -> None:
     if not endpoints:
         return
     if settings.CELERY_BROKER_URL:
-        current.health = await asyncio.to_thread(health_read, [e.id for e in endpoints])
+        current.set_health(await asyncio.to_thread(health_read, [e.id for e in endpoints]))
     else:
         snapshots = await poll_and_store(endpoints)
-        current.health = {s.endpoint_id: s for s in snapshots}
+        current.set_health({s.endpoint_id: s for s in snapshots})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
@@ -35,6 +35,9 @@ class Catalog:
     inflight: InFlight = field(default_factory=InFlight)
     version: int = -1
     loaded_at: float = 0.0
+    # Endpoints this process saw turn ready (unix time): older shared health snapshots of
+    # them (taken while they were still starting) are ignored, not routed around.
+    turned_ready: dict[int, float] = field(default_factory=dict)
 
     @property
     def loaded(self) -> bool:
@@ -53,6 +56,34 @@ class Catalog:
         version = routing_version()
         self.install(routing_table(), version)
         logger.debug("routing table v%s: %s models", version, len(self.models))
+
+    def set_health(self, snapshots: dict[int, EndpointHealth]) -> None:
+        """Install polled or shared health snapshots (whole-dict swap), keeping this
+        process's own fresher verdict on endpoints it just saw turn ready."""
+        for endpoint_id, since in list(self.turned_ready.items()):
+            known = snapshots.get(endpoint_id)
+            if known is not None and known.checked_at >= since:
+                del self.turned_ready[endpoint_id]
+            elif endpoint_id in self.health:
+                snapshots = {**snapshots, endpoint_id: self.health[endpoint_id]}
+        self.health = snapshots
+
+    def endpoint_ready(self, endpoint_id: int, health: EndpointHealth) -> None:
+        """Route to the endpoint now: it answered its health check (the waiting path saw it
+        start or wake). The database says so too by the next reload."""
+        models = dict(self.models)
+        for name, model in models.items():
+            if any(e.id == endpoint_id for e in model.endpoints):
+                endpoints = tuple(
+                    replace(e, state="ready") if e.id == endpoint_id else e for e in model.endpoints
+                )
+                models[name] = replace(model, endpoints=endpoints)
+        self.models = models
+        self.health = {**self.health, endpoint_id: health}
+        self.turned_ready[endpoint_id] = health.checked_at
+        breaker = self.breakers.get(endpoint_id)
+        if breaker is not None:
+            breaker.record_success()
 
     def endpoints(self) -> list[EndpointRoute]:
         return [e for m in self.models.values() for e in m.endpoints]

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from caipi.core.errors import ApplicationError
 from caipi.gateway.upstream_call import (
     Call,
     Outcome,
@@ -25,6 +26,7 @@ from caipi.gateway.upstream_call import (
     call_prepare,
 )
 from caipi.gateway.validation import CHAT, InvalidRequest, check_body
+from caipi.gateway.waiting import WaitStatus
 from caipi.governance.principal import Principal
 from deploy.vllm_client import UpstreamError
 
@@ -139,8 +141,64 @@ async def relay_chat(
     model_name = check_body(CHAT, body)
     call = call_prepare(principal, CHAT, body, model_name=model_name, affinity_key=affinity_key)
     call.template_version_id = template_version_id
-    upstream = await call_open(call)
+    statuses: asyncio.Queue[WaitStatus] = asyncio.Queue()
+    call.on_wait = statuses.put
+    opening = asyncio.ensure_future(call_open(call))
+    first_status = asyncio.ensure_future(statuses.get())
+    try:
+        await _first_of(opening, first_status)
+    except BaseException:
+        opening.cancel()
+        first_status.cancel()
+        raise
+    if not opening.done():  # the model is starting: answer now, with status events
+        return _waited_answer(call, opening, statuses, first_status.result())
+    first_status.cancel()
+    return await _answer(call, opening.result())
+
+
+async def _first_of(*futures: asyncio.Future[Any]) -> None:
+    await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def _answer(call: Call, upstream: Upstream) -> AsyncIterator[bytes]:
     if upstream.response.status >= 300:
         message = (await complete(call, upstream)).decode("utf-8", "replace")
         raise InvalidRequest(f"The model refused the request: {message[:500]}")
     return stream_answer(call, upstream)
+
+
+async def _waited_answer(
+    call: Call,
+    opening: asyncio.Future[Upstream],
+    statuses: asyncio.Queue[WaitStatus],
+    status: WaitStatus,
+) -> AsyncIterator[bytes]:
+    """The answer of a call that waits for its model: ``{"caipi_status": ...}`` events
+    (position, about how long) until it is sent, then the model's stream. A refusal after
+    the response began ends the stream with an error event."""
+    chunks: AsyncIterator[bytes] | None = None
+    try:
+        while True:
+            yield b"data: " + orjson.dumps({"caipi_status": status.as_dict()}) + b"\n\n"
+            next_status = asyncio.ensure_future(statuses.get())
+            try:
+                await _first_of(opening, next_status)
+            finally:
+                if not next_status.done():
+                    next_status.cancel()
+            if opening.done():
+                break
+            status = next_status.result()
+        try:
+            chunks = await _answer(call, opening.result())
+        except ApplicationError as exc:
+            yield b"data: " + orjson.dumps(exc.as_openai()) + b"\n\n" + DONE
+            return
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        if not opening.done():
+            opening.cancel()  # the page went away: leave the queue, give the quota back
+        if chunks is not None:
+            await chunks.aclose()  # type: ignore[attr-defined]

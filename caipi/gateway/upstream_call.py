@@ -14,7 +14,9 @@ jobs alike — is opened and closed here, and nowhere else:
    retrying on another endpoint — at most GATEWAY_MAX_ATTEMPTS — while nothing has been
    sent to the client: connection errors, timeouts, 5xx and a stream that ends before its
    first byte are transient. No endpoint left: the reservation is given back and
-   ``Unavailable`` (503 + Retry-After) raised.
+   ``Unavailable`` (503 + Retry-After) raised. A model with no *ready* endpoint that is
+   starting, sleeping or startable makes the call wait instead (``caipi.gateway.waiting``;
+   the normal path only notices this when routing finds nothing).
 3. The answer is passed through by ``caipi.gateway.relay`` (bytes as they arrive).
 4. ``call_close`` ends it: frees the endpoint's in-flight slot, feeds its circuit breaker,
    releases or drops the connection, settles (or releases) the quota, and records metrics
@@ -36,7 +38,7 @@ import orjson
 from django.conf import settings
 
 from caipi.core.errors import NotFound, PermissionDenied, RateLimited, Unavailable
-from caipi.gateway import budget, metrics
+from caipi.gateway import budget, metrics, waiting
 from caipi.gateway.catalog import catalog
 from caipi.gateway.validation import (
     CHAT,
@@ -80,6 +82,7 @@ class Call:
     request: dict[str, Any] | None = None  # ``body`` parsed, for the engine's /tokenize
     reservation: quotas.Reservation | None = None
     template_version_id: int | None = None
+    on_wait: waiting.OnWait | None = None  # told where it stands if it has to wait
 
     @property
     def served_marker(self) -> bytes:
@@ -165,7 +168,12 @@ async def call_open(call: Call) -> Upstream:
     call.reservation = await _reserve(call)
     try:
         await demand_touch(model_id=call.model.id)  # idleness; writes at most once a second
-        return await _route_and_connect(call)
+        if waiting.active and waiting.queued(call.model.name):
+            return await _open_after_waiting(call)  # queue behind calls already waiting
+        try:
+            return await _route_and_connect(call)
+        except NoReadyEndpoint:
+            return await _open_after_waiting(call)
     except BaseException:
         await quotas.quota_release(call.reservation)
         raise
@@ -193,6 +201,22 @@ async def _reserve_bound(call: Call) -> quotas.Reservation:
         prompt_tokens=call.prompt_bound,
         max_tokens=call.max_tokens,
     )
+
+
+class NoReadyEndpoint(Unavailable):
+    """The model has no ready endpoint, but one is starting, sleeping or can be started."""
+
+
+async def _open_after_waiting(call: Call) -> Upstream:
+    """Wait for the call's turn (``caipi.gateway.waiting``), then route it as usual. If the
+    model lost its ready endpoint again meanwhile (it went back to sleep), wait again."""
+    while True:
+        async with waiting.turn(call.model, call.principal, call.on_wait):
+            call.model = catalog().models.get(call.model.name, call.model)
+            try:
+                return await _route_and_connect(call)
+            except NoReadyEndpoint:
+                logger.info("%s lost its ready endpoint while a call waited", call.model.name)
 
 
 async def _route_and_connect(call: Call) -> Upstream:
@@ -223,6 +247,12 @@ async def _route_and_connect(call: Call) -> Upstream:
             current.inflight.release(endpoint.id)
             breaker.release()
             raise
+    model = current.models.get(call.model.name, call.model)
+    if not tried and model is not call.model:  # the catalog changed since call_prepare
+        call.model = model
+        return await _route_and_connect(call)
+    if not tried and waiting.may_wait(model) and not waiting.has_ready(model):
+        raise NoReadyEndpoint(f"The model '{call.model.name}' is starting.")
     raise Unavailable(
         f"No endpoint of the model '{call.model.name}' can take the call right now.",
         extra={"retry_after": settings.GATEWAY_RETRY_AFTER},

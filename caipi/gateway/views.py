@@ -79,4 +79,7 @@ def _assistant_strings() -> dict[str, str]:
         "quota_unavailable": _("Quota unavailable."),
         "no_limits": _("No limits apply to you here."),
         "resets": _("resets %(when)s"),
+        "starting": _(
+            "The model is starting — you are number %(position)s in the queue, about %(eta)s s."
+        ),
     }

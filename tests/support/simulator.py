@@ -42,7 +42,7 @@ class SimulatorHandle:
         return Path(self.log.name).read_text(errors="replace")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -96,14 +96,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_simulator(model: str = "sim-model", **options: object) -> Iterator[SimulatorHandle]:
-    """Start a simulator on a free loopback port and stop it on exit.
+def running_simulator(
+    model: str = "sim-model", *, port: int | None = None, **options: object
+) -> Iterator[SimulatorHandle]:
+    """Start a simulator on a free loopback port (or on ``port``) and stop it on exit.
 
     Waits until ``/health`` answers 200, or, when ``startup_delay`` is set, until the
     port answers at all (so a test can watch the 503 phase). Raises ``RuntimeError``
     with the simulator's log if it does not come up.
     """
-    port = _free_port()
+    port = port or free_port()
     command = [
         sys.executable, "-m", "deploy.simulator", "--model", model,
         "--host", "127.0.0.1", "--port", str(port), *_flags(options),

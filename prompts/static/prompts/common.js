@@ -36,6 +36,7 @@
 
   // POST ``payload`` and read the SSE answer: onText(text so far), onHtml(html, final, runId),
   // onCitations(the numbered lecture-note passages the prompt held; before the answer).
+  // While the model starts, onText gets the queue status ({"caipi_status": ...} events).
   async function streamAnswer(url, payload, csrf, handlers, signal) {
     const response = await fetch(url, {
       method: "POST", credentials: "same-origin", signal,
@@ -60,6 +61,10 @@
           if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
           const chunk = JSON.parse(line.slice(6));
           if (chunk.error) throw { status: 502, error: chunk.error };
+          if (chunk.caipi_status) { // the model is starting: where this run stands
+            handlers.onText(fmt(gettext("The model is starting — you are number %(position)s in the queue, about %(eta)s s."), chunk.caipi_status));
+            continue;
+          }
           if (chunk.caipi_citations) {
             if (handlers.onCitations) handlers.onCitations(chunk.caipi_citations);
             continue;

@@ -1,6 +1,7 @@
 // The course assistant: streams an answer from /api/chat/ and shows the quota before and after.
 // Answers from the lecture notes arrive after a {"caipi_citations": [...]} event: the sources are
 // listed under the answer and its [n] markers become links that open the quoted passage.
+// While the model starts, {"caipi_status": {position, eta}} events say where the question stands.
 // The conversation lives only in this page; the server keeps no prompt text unless the course opted in.
 (function () {
   "use strict";
@@ -136,6 +137,11 @@
           if (data === "[DONE]") continue;
           const chunk = JSON.parse(data);
           if (chunk.error) { showError(target, chunk.error); return text; }
+          if (chunk.caipi_status) { // the model is starting: where this question stands
+            target.classList.add("waiting");
+            target.textContent = fill(t.starting, chunk.caipi_status);
+            continue;
+          }
           if (chunk.caipi) {
             // The answer so far as HTML, rendered and sanitized by the server (Markdown).
             target.innerHTML = chunk.caipi.html;
@@ -162,6 +168,7 @@
             else target.lastElementChild
               ? target.lastElementChild.append(delta.content)
               : target.append(delta.content);
+            target.classList.remove("waiting");
           }
         }
       }
