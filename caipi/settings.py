@@ -364,6 +364,27 @@ GATEWAY_DEFAULT_MAX_TOKENS = env_int(
     "Tokens reserved from the quota for a call that does not set max_tokens.",
     minimum=1,
 )
+GATEWAY_TTFB_TIMEOUT = env_float(
+    "CAIPI_TTFB_TIMEOUT",
+    30.0,
+    "Seconds an endpoint may take to the first byte of a stream before the call fails over "
+    "to another endpoint (a whole answer also gets 0.2 s per token it may generate).",
+    minimum=0.1,
+)
+GATEWAY_MAX_DECODE_RATE = env_float(
+    "CAIPI_MAX_DECODE_RATE",
+    200.0,
+    "Tokens a second one sequence can be generated at, at most: a non-streamed call whose "
+    "client leaves is charged its prompt and this rate for as long as it ran.",
+    minimum=1.0,
+)
+GATEWAY_JOB_RESULT_HOURS = env_int(
+    "CAIPI_JOB_RESULT_HOURS",
+    24,
+    "Hours the results of a queued job stay fetchable by its owner after it ends; then the "
+    "retention task deletes them (a job's inputs are deleted as soon as it ends).",
+    minimum=0,
+)
 GATEWAY_JOB_SLOTS_PER_ENDPOINT = env_int(
     "CAIPI_JOB_SLOTS_PER_ENDPOINT",
     4,
@@ -491,6 +512,10 @@ GOVERNANCE_KEY_SELF_SERVICE_ROLES = env_list(
     ["api_user", "admin"],
     "Site roles whose users may create their own API keys (admins can always create keys).",
 )
+CELERY_BEAT_SCHEDULE["gateway-purge-jobs"] = {
+    "task": "caipi.gateway.tasks.jobs_purge_expired",
+    "schedule": 600.0,
+}
 CELERY_BEAT_SCHEDULE["governance-purge-conversations"] = {
     "task": "caipi.governance.tasks.conversations_purge_expired",
     "schedule": 3600.0,

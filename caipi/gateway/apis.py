@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -59,8 +61,6 @@ def error_response(exc: ApplicationError) -> JsonResponse:
 @require_POST
 async def chat_api(request: HttpRequest) -> HttpResponseBase:
     """Stream a chat answer for a course member; 401/403/400/404/429/503 as on /v1."""
-    from django.conf import settings
-
     try:
         user = await request.auser()
         if not user.is_authenticated:
@@ -164,11 +164,15 @@ class JobSubmitApi(APIView):
 
 
 class JobDetailApi(APIView):
-    """``GET /api/jobs/<id>/``: progress; results once finished. Only its creator sees it."""
+    """``GET /api/jobs/<id>/``: progress; results once finished, until ``results_kept_until``
+    (GATEWAY_JOB_RESULT_HOURS after the end). Only its creator sees it."""
 
     def get(self, request: Request, job_id: int) -> Response:
         job = selectors.job_get(job_id=job_id, user=request_user(request))
         answer = dict(JobOutput(job).data)
         if job.is_finished:
-            answer["results"] = job.results
+            answer["results"] = job.results  # [] once past results_kept_until
+            if job.finished_at is not None:
+                kept = timedelta(hours=settings.GATEWAY_JOB_RESULT_HOURS)
+                answer["results_kept_until"] = (job.finished_at + kept).isoformat()
         return Response(answer)

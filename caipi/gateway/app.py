@@ -9,10 +9,11 @@ reservation (one Redis round trip), the routing decision and the upstream call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import orjson
 from django.conf import settings
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+T = TypeVar("T")
 
 RELAYED = (CHAT, COMPLETIONS, EMBEDDINGS, RERANK)
 _JSON = [(b"content-type", b"application/json")]
@@ -182,7 +184,9 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     if call.stream:
         keepalive = call.on_wait = KeepAlive(send)
     try:
-        upstream = await call_open(call)
+        # A whole answer is read (and a waiting call waits) inside call_open: a client
+        # leaving meanwhile cancels it there.
+        upstream = await while_connected(receive, call_open(call))
     except ApplicationError as exc:
         if keepalive is None or not keepalive.started:
             raise
@@ -201,6 +205,32 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     content_type = upstream.response.headers.get("Content-Type", "application/json")
     headers = [(b"content-type", content_type.encode()), (b"server-timing", timing.encode())]
     await _send_whole(send, upstream.response.status, answer, headers)
+
+
+async def while_connected(receive: Receive, work: Coroutine[Any, Any, T]) -> T:
+    """Await ``work``; when the client disconnects first, cancel it and raise ClientGone.
+
+    ``work`` runs as its own task beside a watcher of ``receive``, so cancelling it never
+    touches the request's task (no stray cancellation can reach a later ``send``).
+    """
+    job = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((job, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if job.done():
+            return job.result()
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        raise ClientGone
+    finally:
+        job.cancel()
+        watcher.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class KeepAlive:

@@ -25,11 +25,17 @@ Completion tokens (``completion_bound``): ``max_tokens`` (capped to
 GATEWAY_DEFAULT_MAX_TOKENS by ``call_prepare`` when the client sends none) for each choice
 the engine generates — ``n``, or ``best_of`` when larger, for each prompt of a
 ``/v1/completions`` call.
+
+A call its client abandons before the answer came is charged ``completion_ran``: what the
+engine can have generated until the connection dropped (it stops then), at
+GATEWAY_MAX_DECODE_RATE tokens a second per sequence — a bound, since an engine does not
+report what it generated for a call it aborted.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -73,12 +79,24 @@ def prompts_in(path: str, body: dict[str, Any]) -> int:
     return 1
 
 
+def choices(path: str, body: dict[str, Any]) -> int:
+    """Sequences the engine generates: ``n`` (or ``best_of``, when larger) for each prompt."""
+    return max(int(body.get("n") or 1), int(body.get("best_of") or 1)) * prompts_in(path, body)
+
+
 def completion_bound(path: str, body: dict[str, Any], max_tokens: int) -> int:
     """Completion tokens the engine may generate: ``max_tokens`` for each choice."""
     if path not in (CHAT, COMPLETIONS):  # embeddings and rerank generate nothing
         return 0
-    choices = max(int(body.get("n") or 1), int(body.get("best_of") or 1))
-    return max_tokens * choices * prompts_in(path, body)
+    return max_tokens * choices(path, body)
+
+
+def completion_ran(seconds: float, sequences: int, most: int) -> int:
+    """Completion tokens an engine can have generated in ``seconds`` for a call it then
+    aborted (no engine reports those): GATEWAY_MAX_DECODE_RATE tokens a second for each
+    sequence, at most ``most`` (the call's reservation)."""
+    rate = settings.GATEWAY_MAX_DECODE_RATE
+    return min(most, math.ceil(max(seconds, 0.0) * rate) * max(sequences, 1))
 
 
 def tokenize_request(path: str, body: dict[str, Any]) -> bytes | None:

@@ -18,8 +18,10 @@ class JobStatus(models.TextChoices):
 class Job(models.Model):
     """A batch of chat requests to one model, run in the background with progress.
 
-    ``requests`` holds the OpenAI chat bodies; ``results`` one entry per request once it
-    ran (the answer, or ``{"error": ...}``); ``done``/``total`` is the progress.
+    ``requests`` holds the OpenAI chat bodies while they are still to be run (each is
+    emptied once answered, all once the job ends); ``results`` one entry per request once
+    it ran (the answer, or ``{"error": ...}``), kept for GATEWAY_JOB_RESULT_HOURS after the
+    job ends, then deleted by ``jobs_purge_expired``; ``done``/``total`` is the progress.
     """
 
     created_by = models.ForeignKey(

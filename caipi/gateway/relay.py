@@ -3,8 +3,10 @@
 Opening and closing the call is ``caipi.gateway.upstream_call``'s; this module only moves
 the answer between them, for the raw ASGI /v1 app, the course chat (``relay_chat``) and
 queued jobs alike. Streams are relayed as bytes as they arrive: the served model name is
-swapped back with one ``bytes.replace`` per chunk, the usage chunk is found in the tail, and
-a stream that breaks mid-way ends with an SSE error event and ``data: [DONE]``.
+swapped back with one ``bytes.replace`` per chunk, per-chunk usage the client did not ask
+for is cut out (``stream_usage.without_usage``), the last usage the engine reported is
+found in the tail, and a stream that breaks mid-way ends with an SSE error event and
+``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import orjson
 
 from caipi.core.errors import ApplicationError
+from caipi.gateway.stream_usage import usage_counted, usage_from_tail, without_usage
 from caipi.gateway.upstream_call import (
     Call,
     Outcome,
@@ -43,30 +46,6 @@ def rename_model(call: Call, data: bytes) -> bytes:
     return data.replace(call.served_marker, call.public_marker)
 
 
-def usage_from_tail(tail: bytes) -> dict[str, Any] | None:
-    """The ``usage`` object of the last SSE event that carries one, or None."""
-    at = tail.rfind(b'"usage":{')
-    if at < 0:
-        return None
-    start = tail.rfind(b"data: ", 0, at)
-    end = tail.find(b"\n", at)
-    try:
-        event = orjson.loads(tail[start + 6 : end if end >= 0 else len(tail)])
-    except orjson.JSONDecodeError:
-        return None
-    found = event.get("usage") if isinstance(event, dict) else None
-    return found if isinstance(found, dict) else None
-
-
-def usage_counted(events: int) -> dict[str, Any] | None:
-    """Completion tokens estimated from the streamed events, for engines (llama.cpp) or
-    broken streams that send no usage chunk: one token per event, less the opening
-    role event and ``[DONE]``. Charging nothing would let such calls run free of quota."""
-    if events <= 0:
-        return None
-    return {"completion_tokens": max(0, events - 2)}
-
-
 async def stream_answer(call: Call, upstream: Upstream) -> AsyncIterator[bytes]:
     """Yield the SSE bytes of an opened 2xx stream, closing the call when done.
 
@@ -76,16 +55,17 @@ async def stream_answer(call: Call, upstream: Upstream) -> AsyncIterator[bytes]:
     outcome = Outcome.ERROR
     tail = b""
     events = 0  # SSE events relayed: the fallback count of tokens when no usage chunk comes
+    strip = call.strip_usage
     try:
         chunk = rename_model(call, upstream.first)
         tail = chunk[-TAIL_BYTES:]
         events = chunk.count(b"data: ")
-        yield chunk
+        yield without_usage(chunk) if strip else chunk
         async for data in upstream.response:
             chunk = rename_model(call, data)
             tail = (tail + chunk)[-TAIL_BYTES:]
             events += chunk.count(b"data: ")
-            yield chunk
+            yield without_usage(chunk) if strip else chunk
         outcome = Outcome.OK
     except UpstreamError as exc:
         logger.warning("endpoint %s broke mid-stream: %s", upstream.endpoint.id, exc)

@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -106,10 +108,22 @@ def job_run(*, job_id: int, retrying: bool) -> None:
 
 
 def job_fail(*, job_id: int, error: str) -> None:
-    """Give up on a job: it ends as failed with ``error``; results so far are kept."""
+    """Give up on a job: it ends as failed with ``error``; results so far are kept (for
+    GATEWAY_JOB_RESULT_HOURS), its inputs are deleted."""
     Job.objects.filter(pk=job_id).update(
-        status=JobStatus.FAILED, error=error, finished_at=timezone.now()
+        status=JobStatus.FAILED, error=error, finished_at=timezone.now(), requests=[]
     )
+
+
+def jobs_purge_expired() -> int:
+    """Delete what users typed and got back in jobs that no longer need it: the inputs of
+    every ended job, and the results of jobs ended more than GATEWAY_JOB_RESULT_HOURS ago.
+    The status rows stay (counts and times only). Returns how many jobs were emptied."""
+    ended = Job.objects.filter(status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED])
+    inputs = ended.exclude(requests=[]).update(requests=[])
+    cutoff = timezone.now() - timedelta(hours=settings.GATEWAY_JOB_RESULT_HOURS)
+    results = ended.filter(finished_at__lte=cutoff).exclude(results=[]).update(results=[])
+    return inputs + results
 
 
 def _claim(job_id: int, retrying: bool) -> bool:
@@ -123,7 +137,9 @@ def _claim(job_id: int, retrying: bool) -> bool:
 
 def _finish(job: Job, status: str, error: str = "") -> None:
     job.status, job.error, job.finished_at = status, error, timezone.now()
-    job.save(update_fields=["status", "error", "finished_at", "results", "done", "failed"])
+    job.requests = []  # the inputs are not needed any more
+    fields = ["status", "error", "finished_at", "results", "done", "failed", "requests"]
+    job.save(update_fields=fields)
 
 
 def _run_pending(job: Job) -> None:
@@ -141,9 +157,11 @@ def _run_pending(job: Job) -> None:
         retry_later = [i for i, answer in zip(wave, answers, strict=True) if answer is None]
         for i, answer in zip(wave, answers, strict=True):
             job.results[i] = answer
+            if answer is not None:
+                job.requests[i] = None  # answered: its input is not needed any more
         job.done = sum(1 for r in job.results if r is not None)
         job.failed = sum(1 for r in job.results if r is not None and "error" in r)
-        job.save(update_fields=["results", "done", "failed"])
+        job.save(update_fields=["results", "done", "failed", "requests"])
         if retry_later:
             raise JobUnfinished(f"{len(retry_later)} calls could not be served now")
 

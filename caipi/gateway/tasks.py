@@ -50,3 +50,9 @@ def run_prompt_batch(batch_id: int) -> None:
     from caipi.gateway.prompt_work import batch_execute
 
     batch_execute(batch_id=batch_id)
+
+
+@shared_task(name="caipi.gateway.tasks.jobs_purge_expired", ignore_result=True)
+def jobs_purge_expired() -> int:
+    """Delete the inputs of ended jobs and results past GATEWAY_JOB_RESULT_HOURS."""
+    return services.jobs_purge_expired()

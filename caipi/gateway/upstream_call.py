@@ -28,6 +28,7 @@ touches only the response's bytes.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -56,6 +57,10 @@ from deploy.selectors import EndpointRoute, ModelRoute
 
 logger = logging.getLogger(__name__)
 
+# A whole (non-streamed) answer arrives only once generated: an engine slower than this per
+# sequence is taken for hung (see first_byte_limit).
+MIN_TOKENS_PER_SECOND = 5.0
+
 
 class Outcome(enum.StrEnum):
     """How a call ended, as recorded in usage and metrics."""
@@ -80,6 +85,9 @@ class Call:
     started: float
     prompt_bound: int = 0  # prompt tokens at most; the engine's count once it was asked
     request: dict[str, Any] | None = None  # ``body`` parsed, for the engine's /tokenize
+    choices: int = 1  # sequences the engine generates (n or best_of, for each prompt)
+    strip_usage: bool = False  # per-chunk usage the client did not ask for is removed
+    sent_at: float = 0.0  # when it last went to an endpoint (perf_counter), 0 before
     reservation: quotas.Reservation | None = None
     template_version_id: int | None = None
     on_wait: waiting.OnWait | None = None  # told where it stands if it has to wait
@@ -138,9 +146,13 @@ def call_prepare(
     ):
         body["max_tokens"] = max_tokens  # the engine may not generate more than is reserved
     stream = bool(body.get("stream"))
+    asked = False
     if stream:
+        # Usage in every chunk (vLLM's continuous_usage_stats): a stream the client
+        # abandons is settled from the engine's own count (see stream_usage).
         options = body.get("stream_options") or {}
-        body["stream_options"] = {**options, "include_usage": True}
+        asked = bool(options.get("include_usage") and options.get("continuous_usage_stats"))
+        body["stream_options"] = {**options, "include_usage": True, "continuous_usage_stats": True}
     upstream = orjson.dumps(body)
     return Call(
         principal=principal,
@@ -153,6 +165,8 @@ def call_prepare(
         started=started if started is not None else time.perf_counter(),
         prompt_bound=budget.prompt_bound(path, body, upstream),
         request=body,
+        choices=budget.choices(path, body),
+        strip_usage=stream and not asked,
     )
 
 
@@ -174,9 +188,32 @@ async def call_open(call: Call) -> Upstream:
             return await _route_and_connect(call)
         except NoReadyEndpoint:
             return await _open_after_waiting(call)
+    except asyncio.CancelledError:
+        await _settle_abandoned(call)
+        raise
     except BaseException:
         await quotas.quota_release(call.reservation)
         raise
+
+
+async def _settle_abandoned(call: Call) -> None:
+    """Charge a call its client abandoned before the answer came (the engine stops when
+    the connection drops): the prompt and what the engine can have generated since the
+    call was sent (``budget.completion_ran``), never more than was reserved. An engine
+    does not report what it generated for a call it aborted."""
+    if call.reservation is None:
+        return
+    try:
+        if not call.sent_at:
+            await quotas.quota_release(call.reservation)
+            return
+        ran = time.perf_counter() - call.sent_at
+        completion = budget.completion_ran(ran, call.choices, call.max_tokens)
+        await quotas.quota_settle(
+            call.reservation, prompt_tokens=call.prompt_bound, completion_tokens=completion
+        )
+    except Exception:
+        logger.exception("quota settlement failed for an abandoned call to %s", call.model.name)
 
 
 async def _reserve(call: Call) -> quotas.Reservation:
@@ -262,7 +299,28 @@ async def _route_and_connect(call: Call) -> Upstream:
 async def _connect(call: Call, endpoint: EndpointRoute) -> Upstream:
     """Send the call to one endpoint and wait for its first bytes (a stream) or its whole
     answer. Raises ``UpstreamError`` (transient) when that fails."""
-    sent = time.perf_counter()
+    sent = call.sent_at = time.perf_counter()
+    limit = first_byte_limit(call)
+    try:
+        async with asyncio.timeout(limit):
+            return await _first_bytes(call, endpoint, sent)
+    except TimeoutError:
+        raise vllm_client.UpstreamError(
+            f"no answer within {limit:g}s (CAIPI_TTFB_TIMEOUT)", transient=True
+        ) from None
+
+
+def first_byte_limit(call: Call) -> float:
+    """Seconds an endpoint may take to its first byte: GATEWAY_TTFB_TIMEOUT for a stream.
+    A whole answer comes only once it is generated, so it also gets
+    ``MIN_TOKENS_PER_SECOND``'s time for each token it may generate per sequence."""
+    limit = settings.GATEWAY_TTFB_TIMEOUT
+    if not call.stream:
+        limit += call.max_tokens / max(call.choices, 1) / MIN_TOKENS_PER_SECOND
+    return min(limit, settings.GATEWAY_UPSTREAM_TIMEOUT)
+
+
+async def _first_bytes(call: Call, endpoint: EndpointRoute, sent: float) -> Upstream:
     response = await vllm_client.open_call(
         endpoint.base_url,
         call.path,
@@ -280,7 +338,7 @@ async def _connect(call: Call, endpoint: EndpointRoute) -> Upstream:
         else:
             upstream.first = await response.read()
     except BaseException:
-        response.release()
+        response.close()  # dropping the connection stops the engine's generation
         raise
     upstream.first_byte = time.perf_counter()
     return upstream

@@ -73,6 +73,7 @@ class GenerationRequest:
     stop: tuple[str, ...]
     stream: bool
     include_usage: bool
+    continuous_usage: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ def _check_ranges(body: dict[str, Any]) -> None:
         raise bad_request("The simulator only serves n=1.", "n")
 
 
-def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
+def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool, bool]:
     stream = bool(_typed(body, "stream", (bool,), "a valid boolean"))
     options = _typed(body, "stream_options", (dict,), "a valid dictionary")
     if options is not None and not stream:
@@ -173,7 +174,9 @@ def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
             "Stream options can only be defined when `stream=True`.", "stream_options"
         )
     include_usage = bool(options and options.get("include_usage"))
-    return stream, include_usage
+    # vLLM: usage in every chunk only with include_usage as well.
+    continuous = include_usage and bool(options and options.get("continuous_usage_stats"))
+    return stream, include_usage, continuous
 
 
 def _stop(body: dict[str, Any]) -> tuple[str, ...]:
@@ -215,7 +218,7 @@ def _generation(
     config: SimulatorConfig,
 ) -> GenerationRequest:
     _check_ranges(body)
-    stream, include_usage = _stream_flags(body)
+    stream, include_usage, continuous = _stream_flags(body)
     min_tokens = _typed(body, "min_tokens", (int,), "a valid integer") or 0
     if min_tokens < 0:
         raise bad_request(f"min_tokens must be greater than or equal to 0, got {min_tokens}.")
@@ -229,6 +232,7 @@ def _generation(
         stop=_stop(body),
         stream=stream,
         include_usage=include_usage,
+        continuous_usage=continuous,
     )
 
 

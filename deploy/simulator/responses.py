@@ -5,7 +5,8 @@ pre-builds the constant bytes of its chunks once and per token only JSON-escapes
 text and concatenates. Chunks follow vLLM's serving code: the role delta goes out with
 the first token, the last token's chunk carries ``finish_reason`` and ``stop_reason``,
 then (if ``stream_options.include_usage``) a chunk with ``"choices": []`` and ``usage``,
-then ``data: [DONE]``.
+then ``data: [DONE]``. With ``continuous_usage_stats`` too, every chunk carries the usage
+so far, as vLLM's do.
 """
 
 from __future__ import annotations
@@ -58,13 +59,14 @@ def _chunk_meta(kind: str, model: str) -> bytes:
 class StreamSink:
     """Writes one SSE stream (chat or completion) for one sequence."""
 
-    __slots__ = ("_exchange", "_head", "_include_usage", "_meta", "_role", "_tail")
+    __slots__ = ("_continuous", "_exchange", "_head", "_include_usage", "_meta", "_role", "_tail")
 
     def __init__(self, exchange: Exchange, request: GenerationRequest, model: str) -> None:
         meta = _chunk_meta(request.kind, model)
         self._exchange = exchange
         self._meta = meta
         self._include_usage = request.include_usage
+        self._continuous = request.continuous_usage
         if request.kind == "chat":
             self._head = meta + b',"choices":[{"index":0,"delta":{"content":'
             self._tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
@@ -81,17 +83,26 @@ class StreamSink:
         pieces = seq.pieces
         text = pieces[start] if end == start + 1 else "".join(pieces[start:end])
         chunk = self._head + orjson.dumps(text)
-        if start == 0:
-            chunk = self._role + chunk
+        if start == 0 and self._role:
+            chunk = self._with_usage(self._role, seq, 0) + chunk
         if end < len(pieces):
-            self._exchange.send_chunk(chunk + self._tail)
+            self._exchange.send_chunk(self._with_usage(chunk + self._tail, seq, end))
         else:
             self._exchange.end_stream(chunk + self._final(seq))
+
+    def _with_usage(self, event: bytes, seq: Sequence, completion: int) -> bytes:
+        """``event`` (one whole SSE event) with the usage so far, when the client asked
+        for ``continuous_usage_stats``."""
+        if not self._continuous:
+            return event
+        counts = orjson.dumps(usage(seq.prompt_tokens, completion))
+        return event[:-3] + b',"usage":' + counts + b"}\n\n"
 
     def _final(self, seq: Sequence) -> bytes:
         reason = orjson.dumps({"finish_reason": seq.finish_reason, "stop_reason": seq.stop_reason})
         close = b"}" if self._role else b""  # a chat delta object is still open
         last = close + b',"logprobs":null,' + reason[1:] + b"]}\n\n"
+        last = self._with_usage(last, seq, len(seq.pieces))
         if self._include_usage:
             counts = orjson.dumps(usage(seq.prompt_tokens, len(seq.pieces)))
             last += self._meta + b',"choices":[],"usage":' + counts + b"}\n\n"
