@@ -427,7 +427,14 @@ class _Tick:
             return False
         instance.gpus, instance.port = list(plan.gpus), plan.port
         instance.url = str(instance.handle.get("url") or "")
-        instance.save(update_fields=["handle", "gpus", "port", "url"])
+        if instance.url:  # known at once (local processes): gateways probe it from now on
+            instance.endpoint = services.endpoint_add(
+                model=deployment.model,
+                url=instance.url,
+                state=EndpointState.STARTING,
+                health_path=_health_path(self.spec),
+            )
+        instance.save(update_fields=["handle", "gpus", "port", "url", "endpoint"])
         self.report.started.append(instance.pk)
         logger.info("%s: started instance %s (%s)", self.spec.name, instance.pk, instance.url)
         return True

@@ -89,13 +89,19 @@ def endpoint_routes_to_poll() -> list[EndpointRoute]:
 
 
 def routing_table() -> dict[str, ModelRoute]:
-    """Every enabled model with all its endpoints (any state), keyed by public name.
+    """Every enabled model with all its endpoints (any state), keyed by public name; a
+    model is *startable* when an enabled deployment may start an instance of it.
 
-    Two queries; the gateway calls this in the background, never on the hot path.
+    Three queries; the gateway calls this in the background, never on the hot path.
     """
     routes: dict[int, list[EndpointRoute]] = {}
     for e in Endpoint.objects.filter(model__enabled=True).order_by("id"):
         routes.setdefault(e.model_id, []).append(_route(e))
+    startable = set(
+        Deployment.objects.filter(enabled=True, max_instances__gt=0).values_list(
+            "model_id", flat=True
+        )
+    )
     return {
         m.name: ModelRoute(
             name=m.name,
@@ -106,6 +112,7 @@ def routing_table() -> dict[str, ModelRoute]:
             created=int(m.created_at.timestamp()),
             endpoints=tuple(routes.get(m.id, ())),
             id=m.id,
+            startable=m.id in startable,
         )
         for m in Model.objects.filter(enabled=True)
     }
