@@ -450,6 +450,9 @@ async def _wake(queue: ModelQueue, endpoint: EndpointRoute) -> None:
         return
     _took[(queue.name, "waking")] = time.time() - started
     await _mark_ready(queue, endpoint, moved_from=())
+    # Awake now: the claim is done. Held on, it would stop the next wake of this endpoint
+    # (after it fell asleep again) until the claim expired — DEPLOY_WAKE_TIMEOUT later.
+    await demand.demand_release_wake(endpoint_id=endpoint.id)
 
 
 async def _mark_ready(
