@@ -476,7 +476,24 @@ DEPLOY_WAKE_TIMEOUT = env_float(
     "Seconds a sleeping engine may take to wake up before CAIPI gives up (it stays asleep).",
     minimum=1.0,
 )
+DEPLOY_WARMUP_LEAD_MINUTES = env_float(
+    "CAIPI_WARMUP_LEAD_MINUTES",
+    30.0,
+    "Minutes before a course calendar event (lecture, due date, quiz) its models are woken.",
+    minimum=0.0,
+)
+DEPLOY_WARMUP_REFRESH_SECONDS = env_float(
+    "CAIPI_WARMUP_REFRESH_SECONDS",
+    900.0,
+    "Seconds between refreshes of the warm-ups read from the courses' Moodle calendars.",
+    minimum=60.0,
+)
 CELERY_BEAT_SCHEDULE = {
+    "calendar-warmups": {
+        "task": "caipi.gateway.tasks.refresh_calendar_warmups",
+        "schedule": DEPLOY_WARMUP_REFRESH_SECONDS,
+        "options": {"expires": DEPLOY_WARMUP_REFRESH_SECONDS},
+    },
     "deploy-poll-endpoints": {
         "task": "deploy.tasks.poll_endpoints",
         "schedule": HEALTH_POLL_SECONDS,

@@ -59,6 +59,7 @@ class Signals:
     samples: tuple[Sample, ...] = ()
     last_change: float | None = None
     warm: bool = False
+    warm_reason: str = ""  # which window (default: "inside a warm window")
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def decide(
     floor = max(min_instances, 1 if signals.warm else 0)
     since_change = now - signals.last_change if signals.last_change is not None else None
     if current < floor:
-        why = "inside a warm window" if floor > min_instances else "below min_instances"
+        warm_why = signals.warm_reason or "inside a warm window"
+        why = warm_why if floor > min_instances else "below min_instances"
         return Decision(min(floor, max_instances), why)
     if current == 0 and signals.caipi_waiting > 0:
         return Decision(1, f"{signals.caipi_waiting} calls waiting and no instance")

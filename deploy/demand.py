@@ -15,9 +15,10 @@ process, Celery worker and the reconciler see the same numbers:
 Without Redis (the embedded demo: gateway and reconciler run in one process) the same
 facts live in this process's memory.
 
-A third, smaller key claims the wake of a sleeping endpoint for one process
-(``demand_claim_wake``), so a burst of waiting calls across many processes sends vLLM one
-``POST /wake_up``, not hundreds.
+Two smaller keys claim, for one process, the wake of a sleeping endpoint
+(``demand_claim_wake``: a burst of waiting calls across many processes sends vLLM one
+``POST /wake_up``, not hundreds) and the request to start a model at zero instances
+(``demand_claim_start``: one reconciler task, not one per call).
 """
 
 from __future__ import annotations
@@ -33,16 +34,18 @@ logger = logging.getLogger(__name__)
 _WAITING = "deploy:demand:{}:waiting"
 _LAST = "deploy:demand:{}:last"
 _WAKE = "deploy:wake:{}"
+_START = "deploy:start:{}"
 # The last-call key outlives any idle time worth configuring; it is refreshed by every call.
 LAST_CALL_TTL = 7 * 24 * 3600
 
 # Per process: the whole second last written for each model (the hot path's throttle).
 _touched: dict[int, int] = {}
-# In-memory fallback without Redis: tickets with their deadlines, last calls, wake claims.
+# In-memory fallback without Redis: tickets with their deadlines, last calls, claims.
 _lock = threading.Lock()
 _local_waiting: dict[int, dict[str, float]] = {}
 _local_last: dict[int, float] = {}
 _local_wakes: dict[int, float] = {}
+_local_starts: dict[int, float] = {}
 
 
 async def demand_touch(*, model_id: int) -> None:
@@ -133,6 +136,23 @@ async def demand_claim_wake(*, endpoint_id: int, seconds: float) -> bool:
     return bool(claimed)
 
 
+async def demand_claim_start(*, model_id: int, seconds: float) -> bool:
+    """Claim the right to ask the reconciler for a start of the model now, for ``seconds``;
+    False when another process asked already (a burst over many processes sends one
+    reconciler task, not hundreds). Raises RedisError."""
+    now = time.monotonic()
+    if not redis_configured():
+        with _lock:
+            if _local_starts.get(model_id, 0.0) > now:
+                return False
+            _local_starts[model_id] = now + seconds
+            return True
+    claimed = await async_redis().set(
+        _START.format(model_id), 1, nx=True, px=max(1, int(seconds * 1000))
+    )
+    return bool(claimed)
+
+
 async def demand_release_wake(*, endpoint_id: int) -> None:
     """Give a wake claim back early (the wake failed and another process may retry)."""
     if not redis_configured():
@@ -152,3 +172,4 @@ def demand_forget_local() -> None:
         _local_waiting.clear()
         _local_last.clear()
         _local_wakes.clear()
+        _local_starts.clear()

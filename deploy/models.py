@@ -263,3 +263,25 @@ class ScalingDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment.model.name}: {self.current} → {self.desired} ({self.reason})"
+
+
+class CalendarWarmWindow(models.Model):
+    """A time a course's model should be awake, taken from the course's LMS calendar: from a
+    lead time before an event (a lecture, an assignment's due date, a quiz) to its end. The
+    reconciler keeps at least one instance of the model up inside it, as inside one of the
+    deployment's own ``warm_windows``. Replaced per course by each calendar refresh."""
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="calendar_windows")
+    course = models.ForeignKey("core.Course", on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(db_index=True)
+    event_id = models.BigIntegerField()
+    event_name = models.CharField(max_length=300)
+    event_kind = models.CharField(max_length=40, blank=True)
+    refreshed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} for {self.event_name} ({self.starts_at:%Y-%m-%d %H:%M})"

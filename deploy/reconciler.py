@@ -46,6 +46,7 @@ from deploy.models import (
     InstanceState,
     ScalingDecision,
 )
+from deploy.selectors import calendar_window_now
 from deploy.specs import Spec
 
 logger = logging.getLogger(__name__)
@@ -324,6 +325,7 @@ class _Tick:
         else:
             ready = [i for i in active if i.state == InstanceState.READY]
             last = deployment.decisions.values_list("at", flat=True).first()
+            warm, warm_reason = self._warmth()
             self._active, self._waiting = (
                 active,
                 demand.demand_waiting(model_id=deployment.model_id),
@@ -336,7 +338,8 @@ class _Tick:
                 last_call=demand.demand_last_call(model_id=deployment.model_id),
                 samples=self._samples(ready, now),
                 last_change=last.timestamp() if last else None,
-                warm=autoscale.in_warm_window(deployment.warm_windows, self.now),
+                warm=warm,
+                warm_reason=warm_reason,
             )
             decision = autoscale.decide(
                 rules=autoscale.Rules.from_spec(deployment.scaling),
@@ -359,6 +362,17 @@ class _Tick:
                 "%s: %d → %d (%s)", self.spec.name, len(active), decision.desired, decision.reason
             )
         return decision
+
+    def _warmth(self) -> tuple[bool, str]:
+        """Whether the deployment is inside one of its warm windows or a course calendar's,
+        and which."""
+        deployment = self.deployment
+        if autoscale.in_warm_window(deployment.warm_windows, self.now):
+            return True, "inside a warm window"
+        window = calendar_window_now(model_id=deployment.model_id, now=self.now)
+        if window is None:
+            return False, ""
+        return True, f"calendar warm-up: {window.event_name} ({window.course.title})"[:300]
 
     def _samples(self, ready: list[Instance], now: float) -> tuple[autoscale.Sample, ...]:
         """This tick's engine signals added to the stored window, which is returned."""
@@ -427,7 +441,14 @@ class _Tick:
             return False
         instance.gpus, instance.port = list(plan.gpus), plan.port
         instance.url = str(instance.handle.get("url") or "")
-        instance.save(update_fields=["handle", "gpus", "port", "url"])
+        if instance.url:  # known at once (local processes): gateways probe it from now on
+            instance.endpoint = services.endpoint_add(
+                model=deployment.model,
+                url=instance.url,
+                state=EndpointState.STARTING,
+                health_path=_health_path(self.spec),
+            )
+        instance.save(update_fields=["handle", "gpus", "port", "url", "endpoint"])
         self.report.started.append(instance.pk)
         logger.info("%s: started instance %s (%s)", self.spec.name, instance.pk, instance.url)
         return True

@@ -8,9 +8,11 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from deploy.models import (
     LIVE_INSTANCE_STATES,
+    CalendarWarmWindow,
     Deployment,
     Endpoint,
     EndpointState,
@@ -89,13 +91,19 @@ def endpoint_routes_to_poll() -> list[EndpointRoute]:
 
 
 def routing_table() -> dict[str, ModelRoute]:
-    """Every enabled model with all its endpoints (any state), keyed by public name.
+    """Every enabled model with all its endpoints (any state), keyed by public name; a
+    model is *startable* when an enabled deployment may start an instance of it.
 
-    Two queries; the gateway calls this in the background, never on the hot path.
+    Three queries; the gateway calls this in the background, never on the hot path.
     """
     routes: dict[int, list[EndpointRoute]] = {}
     for e in Endpoint.objects.filter(model__enabled=True).order_by("id"):
         routes.setdefault(e.model_id, []).append(_route(e))
+    startable = set(
+        Deployment.objects.filter(enabled=True, max_instances__gt=0).values_list(
+            "model_id", flat=True
+        )
+    )
     return {
         m.name: ModelRoute(
             name=m.name,
@@ -106,6 +114,7 @@ def routing_table() -> dict[str, ModelRoute]:
             created=int(m.created_at.timestamp()),
             endpoints=tuple(routes.get(m.id, ())),
             id=m.id,
+            startable=m.id in startable,
         )
         for m in Model.objects.filter(enabled=True)
     }
@@ -144,6 +153,25 @@ def live_instance_targets() -> list[Instance]:
     )
 
 
+def calendar_window_now(*, model_id: int, now: datetime.datetime) -> CalendarWarmWindow | None:
+    """The course calendar window the model is inside at ``now`` (the one ending last), or
+    None."""
+    windows = CalendarWarmWindow.objects.filter(
+        model_id=model_id, starts_at__lte=now, ends_at__gt=now
+    ).select_related("course")
+    return windows.order_by("-ends_at", "id").first()
+
+
+def calendar_windows_upcoming(
+    *, now: datetime.datetime, model_id: int | None = None, limit: int = 20
+) -> list[CalendarWarmWindow]:
+    """Calendar warm windows not over yet, soonest first, with model and course."""
+    windows = CalendarWarmWindow.objects.filter(ends_at__gt=now).select_related("model", "course")
+    if model_id is not None:
+        windows = windows.filter(model_id=model_id)
+    return list(windows.order_by("starts_at", "id")[:limit])
+
+
 def operations_overview(*, since: datetime.datetime) -> list[dict[str, Any]]:
     """Per deployment: live instances with their last health snapshot (state, running,
     waiting, KV cache), the calls waiting in CAIPI, decisions since ``since`` (oldest
@@ -165,6 +193,9 @@ def operations_overview(*, since: datetime.datetime) -> list[dict[str, Any]]:
                 "chart_points": [(d.at, d.current, d.desired, d.reason) for d in decisions],
                 "decisions": decisions[::-1][:10],
                 "failures": list(deployment.instances.filter(state="failed").order_by("-id")[:5]),
+                "warm_ups": calendar_windows_upcoming(
+                    now=timezone.now(), model_id=deployment.model_id, limit=5
+                ),
             }
         )
     return rows

@@ -5,8 +5,10 @@ gateway processes reload their in-memory routing table within a second, and is a
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -15,8 +17,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from caipi.core.audit import audit, audit_snapshot
+from caipi.core.models import Course
 from deploy import vllm_client
-from deploy.models import Deployment, Endpoint, EndpointState, Model, ModelKind
+from deploy.models import (
+    CalendarWarmWindow,
+    Deployment,
+    Endpoint,
+    EndpointState,
+    Model,
+    ModelKind,
+)
 from deploy.selectors import ROUTING_VERSION_KEY
 from deploy.specs import Spec, spec_check
 
@@ -283,3 +293,36 @@ def _engine_call(call: Callable[[], Awaitable[None]]) -> None:
             await vllm_client.close_session()
 
     asyncio.run(once())
+
+
+@dataclass(frozen=True)
+class CourseWarmUp:
+    """One warm window a course's calendar asks for: keep ``model`` awake from ``starts``
+    to ``ends`` because of the event ``event_id`` named ``event_name``."""
+
+    model: Model
+    starts: dt.datetime
+    ends: dt.datetime
+    event_id: int
+    event_name: str
+    event_kind: str = ""
+
+
+@transaction.atomic
+def calendar_windows_replace(*, course: Course, warm_ups: list[CourseWarmUp]) -> int:
+    """Replace the course's calendar warm windows with ``warm_ups``; return how many."""
+    CalendarWarmWindow.objects.filter(course=course).delete()
+    rows = [
+        CalendarWarmWindow(
+            model=w.model,
+            course=course,
+            starts_at=w.starts,
+            ends_at=w.ends,
+            event_id=w.event_id,
+            event_name=w.event_name[:300],
+            event_kind=w.event_kind[:40],
+        )
+        for w in warm_ups
+    ]
+    CalendarWarmWindow.objects.bulk_create(rows)
+    return len(rows)

@@ -1,4 +1,5 @@
-"""Celery tasks of deploy/: the periodic endpoint health poll.
+"""Celery tasks of deploy/: the periodic endpoint health poll and reconciler tick, and the
+reconciler tick a gateway asks for when calls wait for a model at zero instances.
 
 Scheduled by beat every HEALTH_POLL_SECONDS (settings.CELERY_BEAT_SCHEDULE). Without a
 broker there is no beat; the web process polls instead (caipi/gateway/background.py).
@@ -39,3 +40,18 @@ def reconcile_deployments() -> int:
 
     reports = reconcile_all()
     return sum(1 for report in reports if not report.skipped)
+
+
+@shared_task(name="deploy.tasks.reconcile_model", ignore_result=True)
+def reconcile_model(model_id: int) -> int:
+    """One reconciler tick for the model's deployment now, not at the next periodic tick:
+    the gateway sends this when calls start waiting for a model at zero instances. Returns
+    how many instances the tick started (0 also when another worker held the deployment)."""
+    from deploy.models import Deployment
+    from deploy.reconciler import reconcile
+
+    deployment_id = Deployment.objects.filter(model_id=model_id).values_list("id", flat=True)
+    started = 0
+    for pk in deployment_id:
+        started += len(reconcile(deployment_id=pk).started)
+    return started

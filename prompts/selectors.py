@@ -144,3 +144,11 @@ def usage_by_template(*, course: Course) -> dict[int, dict[str, int]]:
         )
     )
     return {row["template_id"]: {"runs": row["runs"], "students": row["students"]} for row in rows}
+
+
+def published_template_models(*, course: Course) -> set[str]:
+    """The models the course's published templates run on (their published versions')."""
+    published = Template.objects.filter(
+        course=course, state=TemplateState.PUBLISHED, published_version__isnull=False
+    )
+    return set(published.values_list("published_version__model", flat=True))

@@ -1,4 +1,5 @@
-"""Celery tasks of the gateway: running queued jobs (see ``services.job_run``)."""
+"""Celery tasks of the gateway: running queued jobs (see ``services.job_run``) and
+refreshing the warm-ups read from the courses' Moodle calendars."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ def run_prompt_batch(batch_id: int) -> None:
 def jobs_purge_expired() -> int:
     """Delete the inputs of ended jobs and results past GATEWAY_JOB_RESULT_HOURS."""
     return services.jobs_purge_expired()
+
+
+@shared_task(name="caipi.gateway.tasks.refresh_calendar_warmups", ignore_result=True)
+def refresh_calendar_warmups() -> int:
+    """Re-read every linked course's Moodle calendar into warm windows (beat, every
+    DEPLOY_WARMUP_REFRESH_SECONDS); returns how many windows are stored. Idempotent."""
+    from caipi.gateway.calendar_warmups import calendar_warmups_refresh_all
+
+    report = calendar_warmups_refresh_all()
+    logger.info(
+        "calendar warm-ups: %s windows for %s courses (failed: %s)",
+        report.windows,
+        report.courses,
+        ", ".join(report.failed) or "none",
+    )
+    return report.windows

@@ -7,7 +7,10 @@ get a 503: ``upstream_call.call_open`` puts it in this process's queue for the m
 
 1. **Join.** The queue is bounded (GATEWAY_QUEUE_SIZE per model and process): a call that
    finds it full is refused at once with 503 + Retry-After saying so. Each waiting call
-   counts in ``deploy.demand`` (Redis), where the reconciler sees it and scales up.
+   counts in ``deploy.demand`` (Redis), where the reconciler sees it and scales up. For a
+   model with no live endpoint at all (scaled to zero) the first waiting call also asks for
+   a reconciler tick at once (``deploy.tasks.reconcile_model``; one process claims it per
+   KICK_SECONDS through ``deploy.demand``) instead of waiting for the periodic one.
 2. **Bring the model up.** One watcher task per queue: it wakes a sleeping endpoint (one
    process claims the wake through ``deploy.demand``), and polls every starting or waking
    endpoint itself every GATEWAY_QUEUE_PROBE_SECONDS — ``/health`` for a starting one,
@@ -64,6 +67,9 @@ from deploy.selectors import EndpointRoute, ModelRoute
 logger = logging.getLogger(__name__)
 
 STARTING, SLEEPING, READY = EndpointState.STARTING, EndpointState.SLEEPING, EndpointState.READY
+# Seconds between two requests for a reconciler tick for a model still at zero instances
+# (over all processes): the periodic tick keeps running meanwhile.
+KICK_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,9 @@ class ModelQueue:
     since: float = field(default_factory=time.time)
     watcher: asyncio.Task[None] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    noted: bool = False  # a waiting call of this queue counts in deploy.demand
+    kicked_at: float = -KICK_SECONDS
+    kicker: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return sum(len(lane) for lane in self.lanes.values())
@@ -220,6 +229,7 @@ async def turn(model: ModelRoute, principal: Any, on_wait: OnWait | None) -> Any
     queue.changed.set()
     try:
         await _note(queue, waiter)
+        _kick_if_cold(queue, catalog().models.get(queue.name, model))
         await _wait(queue, waiter, on_wait)
     except BaseException:
         queue.remove(waiter)
@@ -243,6 +253,49 @@ async def _note(queue: ModelQueue, waiter: Waiter) -> None:
         await demand.demand_note_waiting(model_id=queue.model_id, ticket=waiter.ticket, until=until)
     except RedisError:
         logger.warning("could not count a waiting call for %s in Redis", queue.name)
+    else:
+        queue.noted = True
+
+
+def _kick_if_cold(queue: ModelQueue, model: ModelRoute) -> None:
+    """Ask for a reconciler tick now when the model is at zero instances (no endpoint
+    starting, sleeping or ready) and its deployment can start one — at most once per
+    KICK_SECONDS per queue, and only once a waiting call counts as demand (else the tick
+    would see nobody waiting)."""
+    if not (model.startable and queue.noted) or any(
+        e.state in (STARTING, SLEEPING, READY) for e in model.endpoints
+    ):
+        return
+    now = time.monotonic()
+    if now - queue.kicked_at < KICK_SECONDS or (queue.kicker and not queue.kicker.done()):
+        return
+    queue.kicked_at = now
+    queue.kicker = asyncio.get_running_loop().create_task(
+        _kick(queue), name=f"caipi-kick-{queue.name}"
+    )
+
+
+async def _kick(queue: ModelQueue) -> None:
+    from deploy.tasks import reconcile_model
+
+    try:
+        if not await demand.demand_claim_start(model_id=queue.model_id, seconds=KICK_SECONDS):
+            return  # another process asked already
+    except RedisError:
+        logger.warning("could not claim the start of %s in Redis", queue.name)
+        return
+
+    def ask() -> None:
+        reconcile_model.delay(queue.model_id)
+        if settings.CELERY_TASK_ALWAYS_EAGER:  # the tick ran here: route to its endpoint now
+            catalog().reload()
+
+    logger.info("calls wait for %s at zero instances: asking for a start now", queue.name)
+    try:
+        await asyncio.to_thread(_in_thread, ask)
+    except Exception:  # the periodic tick still starts it; the calls keep waiting
+        logger.exception("could not ask the reconciler to start %s", queue.name)
+    queue.changed.set()
 
 
 async def _wait(queue: ModelQueue, waiter: Waiter, on_wait: OnWait | None) -> None:
@@ -323,6 +376,7 @@ async def _watch(queue: ModelQueue) -> None:
                 if has_ready(model):
                     _release(queue, model)
                 else:
+                    _kick_if_cold(queue, model)
                     _bring_up(queue, model, bringing_up)
             queue.changed.clear()
             if not len(queue):
@@ -396,6 +450,9 @@ async def _wake(queue: ModelQueue, endpoint: EndpointRoute) -> None:
         return
     _took[(queue.name, "waking")] = time.time() - started
     await _mark_ready(queue, endpoint, moved_from=())
+    # Awake now: the claim is done. Held on, it would stop the next wake of this endpoint
+    # (after it fell asleep again) until the claim expired — DEPLOY_WAKE_TIMEOUT later.
+    await demand.demand_release_wake(endpoint_id=endpoint.id)
 
 
 async def _mark_ready(

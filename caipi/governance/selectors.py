@@ -22,6 +22,7 @@ from caipi.governance.models import (
     PolicyAcceptance,
     PolicyVersion,
     QuotaLimit,
+    RoleModelAccess,
     UsageRecord,
 )
 from caipi.governance.principal import Principal
@@ -240,3 +241,16 @@ def _iso(value: datetime | None) -> str | None:
 def course_settings(*, course: Course) -> CourseSettings:
     """The course's governance settings; the defaults (unsaved) when it has none yet."""
     return CourseSettings.objects.filter(course=course).first() or CourseSettings(course=course)
+
+
+def models_used_in_course(*, course: Course, days: int = 14) -> set[str]:
+    """The models the course's members called in the last ``days`` days."""
+    since = timezone.now() - timedelta(days=days)
+    records = UsageRecord.objects.filter(course=course, created_at__gte=since)
+    return set(records.values_list("model", flat=True).distinct())
+
+
+def role_models(*, role: str) -> list[str] | None:
+    """The models a role is limited to (``RoleModelAccess``), or None when it may use all."""
+    access = RoleModelAccess.objects.filter(role=role).first()
+    return list(access.model_names) if access is not None else None

@@ -13,10 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from deploy.simulator.api import SimulatorApp
 from deploy.simulator.config import SimulatorConfig
-from deploy.simulator.engine import Engine
-from deploy.simulator.httpserver import serve
 
 logger = logging.getLogger("deploy.simulator")
 
@@ -75,6 +72,11 @@ def config_from_args(argv: Sequence[str] | None = None) -> tuple[SimulatorConfig
 
 async def run(config: SimulatorConfig) -> None:
     """Serve until SIGINT or SIGTERM."""
+    # Imported here, not at the top: ``--help`` and bad options answer without them.
+    from deploy.simulator.api import SimulatorApp
+    from deploy.simulator.engine import Engine
+    from deploy.simulator.httpserver import serve
+
     loop = asyncio.get_running_loop()
     engine = Engine(config, loop)
     server = await serve(SimulatorApp(config, engine, loop), config.host, config.port)

@@ -28,10 +28,10 @@ Simulator-only behaviour:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from deploy.simulator.config import SimulatorConfig
 from deploy.simulator.engine import Engine, Sequence
@@ -69,6 +69,16 @@ INFERENCE_PATHS = frozenset(
 DIE_GRACE_SECONDS = 0.05
 
 
+def seconds_since_launch() -> float:
+    """Seconds since this process was started (Linux: from /proc; elsewhere 0)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+
+
 class SimulatorApp:
     """The request handler given to ``httpserver.serve``."""
 
@@ -78,7 +88,9 @@ class SimulatorApp:
         self.config = config
         self.engine = engine
         self._loop = loop
-        self._ready_at = loop.time() + config.startup_delay
+        # The delay counts from the process's launch, as a real engine's load time does:
+        # the simulator's own imports and set-up are part of it, not added to it.
+        self._ready_at = loop.time() + max(0.0, config.startup_delay - seconds_since_launch())
         self._expected_auth = f"Bearer {config.api_key}" if config.api_key else None
         self._routes: dict[tuple[str, str], Route] = {
             ("GET", "/health"): self._health,
@@ -130,6 +142,8 @@ class SimulatorApp:
         if self._expected_auth is None:
             return True
         given = request.authorization or ""
+        import hmac  # only with --api-key: not worth its import time at every start
+
         return hmac.compare_digest(given.encode(), self._expected_auth.encode())
 
     def _die(self) -> None:

@@ -90,3 +90,13 @@ def test_only_one_process_claims_a_wake(store: str) -> None:
     assert run(demand.demand_claim_wake(endpoint_id=3, seconds=5)) is False
     run(demand.demand_release_wake(endpoint_id=3))
     assert run(demand.demand_claim_wake(endpoint_id=3, seconds=5)) is True
+
+
+def test_only_one_process_asks_for_the_start_of_a_model_at_zero_until_its_claim_expires(
+    store: str,
+) -> None:
+    assert run(demand.demand_claim_start(model_id=4, seconds=0.3)) is True
+    assert run(demand.demand_claim_start(model_id=4, seconds=0.3)) is False
+    assert run(demand.demand_claim_start(model_id=5, seconds=0.3)) is True  # another model
+    time.sleep(0.4)
+    assert run(demand.demand_claim_start(model_id=4, seconds=0.3)) is True

@@ -5,6 +5,7 @@ back-off; drain before stop; and two reconcilers at once never double-start."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 import uuid
@@ -192,3 +193,21 @@ def test_a_changed_spec_rolls_the_instance_over_without_a_gap(apply_spec):
     assert "--output-tokens 3" in Path(new.handle["log"]).read_text().splitlines()[0]
     assert gaps == []  # a ready instance all along
     assert reconcile(deployment_id=deployment.pk).started == []
+
+
+def test_a_model_is_started_inside_a_course_calendar_warm_up_and_says_why(apply_spec, course):
+    from django.utils import timezone
+
+    from deploy.services import CourseWarmUp, calendar_windows_replace
+
+    deployment = apply_spec(sim_spec())
+    assert reconcile(deployment_id=deployment.pk).started == []  # no call, no window
+    now = timezone.now()
+    lecture = CourseWarmUp(
+        deployment.model, now - dt.timedelta(minutes=5), now + dt.timedelta(hours=1), 3, "Lecture 3"
+    )
+    calendar_windows_replace(course=course, warm_ups=[lecture])
+
+    assert len(reconcile(deployment_id=deployment.pk).started) == 1
+    reason = ScalingDecision.objects.filter(deployment=deployment).values_list("reason", flat=True)
+    assert list(reason) == ["calendar warm-up: Lecture 3 (Introduction to Machine Learning)"]

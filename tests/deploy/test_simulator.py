@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import math
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -314,6 +316,17 @@ def test_health_is_503_during_the_startup_delay_then_200() -> None:
             lambda: httpx.get(f"{sim.url}/health").status_code == 200,
             what="health answers 200 once the startup delay has passed",
         )
+
+
+def test_the_startup_delay_counts_from_the_processs_launch_not_from_its_imports() -> None:
+    # A process that spent 0.5 s before it asks (as its imports would) has 0.5 s behind it.
+    code = (
+        "import time; time.sleep(0.5)\n"
+        "from deploy.simulator.api import seconds_since_launch\n"
+        "print(seconds_since_launch())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
+    assert 0.5 <= float(done.stdout) < 10
 
 
 def test_error_rate_one_answers_every_request_with_vllms_500() -> None:

@@ -19,13 +19,17 @@ import pytest
 import uvicorn
 
 from caipi.core.models import User
-from caipi.gateway import background
+from caipi.gateway import background, lms_sources
 from caipi.gateway.catalog import catalog, reset_catalog
 from caipi.governance.apikeys import apikey_cache_clear, apikey_generate, apikey_hash
 from caipi.governance.models import ApiKey
 from caipi.governance.services.usage import usage_flush
 from deploy import services, vllm_client
 from deploy.models import Endpoint, Model
+from lms_connectors.keys import secret_encrypt
+from lms_connectors.models import LtiContext, Platform
+from lms_connectors.services import platform_register_manual
+from tests.support.moodle_ws import FakeMoodle, running_moodle
 from tests.support.simulator import SimulatorHandle, running_simulator
 
 
@@ -156,3 +160,29 @@ def live_gateway(transactional_db) -> Iterator[LiveGateway]:
     server.should_exit = True
     thread.join(timeout=10)
     usage_flush()
+
+
+@pytest.fixture
+def moodle() -> Iterator[FakeMoodle]:
+    with running_moodle() as fake:
+        yield fake
+
+
+@pytest.fixture
+def linked(db, course, moodle) -> Platform:
+    """ML101 is Moodle course 2 of a registered LMS with a web service token."""
+    platform = platform_register_manual(
+        issuer=moodle.base_url,
+        client_id="c1",
+        auth_login_url=moodle.base_url + "/mod/lti/auth.php",
+        auth_token_url=moodle.base_url + "/mod/lti/token.php",
+        key_set_url=moodle.base_url + "/mod/lti/certs.php",
+        deployment_ids=["1"],
+    )
+    platform.ws_token_encrypted = secret_encrypt(moodle.token)
+    platform.save()
+    LtiContext.objects.create(
+        platform=platform, issuer=platform.issuer, context_id="2", course=course
+    )
+    lms_sources.connect()  # other tests may have replaced the registered source
+    return platform

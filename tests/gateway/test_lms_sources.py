@@ -4,44 +4,12 @@ recorded responses. Alice (lecturer) syncs ML101, which is Moodle course 2 of th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
-
 from caipi.gateway import lms_sources
-from lms_connectors.keys import secret_encrypt
-from lms_connectors.models import LtiContext, Platform
-from lms_connectors.services import platform_register_manual
+from lms_connectors.models import Platform
 from rag import jobs, services
 from rag.models import Document, FileStatus, JobStatus
-from tests.support.moodle_ws import FakeMoodle, running_moodle
-
-
-@pytest.fixture
-def moodle() -> Iterator[FakeMoodle]:
-    with running_moodle() as fake:
-        yield fake
-
-
-@pytest.fixture
-def linked(db, course, moodle) -> Platform:
-    """ML101 is Moodle course 2 of a registered LMS with a web service token."""
-    platform = platform_register_manual(
-        issuer=moodle.base_url,
-        client_id="c1",
-        auth_login_url=moodle.base_url + "/mod/lti/auth.php",
-        auth_token_url=moodle.base_url + "/mod/lti/token.php",
-        key_set_url=moodle.base_url + "/mod/lti/certs.php",
-        deployment_ids=["1"],
-    )
-    platform.ws_token_encrypted = secret_encrypt(moodle.token)
-    platform.save()
-    LtiContext.objects.create(
-        platform=platform, issuer=platform.issuer, context_id="2", course=course
-    )
-    lms_sources.connect()  # other tests may have replaced the registered source
-    return platform
 
 
 def _sync(course, lecturer):

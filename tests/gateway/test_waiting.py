@@ -162,6 +162,24 @@ async def test_the_first_waiting_call_wakes_a_sleeping_endpoint(v1, sleepy_sim, 
     assert endpoint.state == EndpointState.READY
 
 
+async def test_an_endpoint_that_fell_asleep_again_is_woken_again_by_the_next_call(
+    v1, sleepy_sim, fast_queue, settings
+) -> None:
+    settings.DEPLOY_WAKE_TIMEOUT = 8.0  # how long a wake claim would be held at most
+    model = await sync_to_async(sleeping_model)(sleepy_sim.url)
+    assert (await v1.post("/v1/chat/completions", json=CHAT)).status_code == 200
+    endpoint = await Endpoint.objects.aget(url=sleepy_sim.url)
+    await sync_to_async(services.endpoint_sleep)(endpoint=endpoint, level=1)
+    await sync_to_async(catalog().reload)()
+    assert catalog().models[model.name].endpoints[0].state == EndpointState.SLEEPING
+
+    started = time.monotonic()
+    again = await v1.post("/v1/chat/completions", json=CHAT)
+
+    assert again.status_code == 200
+    assert time.monotonic() - started < 1.0 + 1.0  # one wake time, not the wake timeout
+
+
 # -- fairness between courses, end to end through the course chat ---------------------------
 
 
