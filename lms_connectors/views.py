@@ -16,6 +16,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -68,7 +69,7 @@ def lti_launch(request: HttpRequest) -> HttpResponse:
     result = services.launch_complete(launch=launch)
     is_deep_link = launch.message_type == claims.DEEP_LINKING_REQUEST
     if is_deep_link and not can(result.user, COURSE_PLACE_ACTIVITIES, result.course):
-        raise LtiRefused("not_teaching", "Only teachers can add CAIPI activities.", status=403)
+        raise LtiRefused("not_teaching", _("Only teachers can add CAIPI activities."), status=403)
     login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_LAUNCHES] = [
         *request.session.get(SESSION_LAUNCHES, [])[-4:],
@@ -101,8 +102,10 @@ def lti_register(request: HttpRequest, invite_token: str | None = None) -> HttpR
     if not config_url:
         raise LtiRefused(
             "missing_parameters",
-            "This is CAIPI's registration URL: paste it into the LMS's tool registration "
-            "(Moodle: Site administration > Plugins > Manage tools).",
+            _(
+                "This is CAIPI's registration URL: paste it into the LMS's tool registration "
+                "(Moodle: Site administration > Plugins > Manage tools)."
+            ),
         )
     result = services.platform_register_dynamic(
         openid_configuration=config_url,
@@ -115,10 +118,12 @@ def lti_register(request: HttpRequest, invite_token: str | None = None) -> HttpR
 
 def _launch_for_user(request: HttpRequest, launch_id: str) -> tool.Launch:
     if launch_id not in request.session.get(SESSION_LAUNCHES, []):
-        raise LtiRefused("launch_expired", "This launch is not yours or has expired.", status=403)
+        raise LtiRefused(
+            "launch_expired", _("This launch is not yours or has expired."), status=403
+        )
     launch = tool.launch_restore(request=request, launch_id=launch_id)
     if launch.message_type != claims.DEEP_LINKING_REQUEST:
-        raise LtiRefused("invalid_launch", "This launch does not place activities.")
+        raise LtiRefused("invalid_launch", _("This launch does not place activities."))
     return launch
 
 
@@ -142,10 +147,10 @@ def lti_deep_link(request: HttpRequest, launch_id: str) -> HttpResponse:
         return render(request, "lms_connectors/deep_link.html", context)
     choice = choices.get(request.POST.get("target", ""))
     if choice is None:
-        raise LtiRefused("unknown_target", "Pick one of the offered items.")
+        raise LtiRefused("unknown_target", _("Pick one of the offered items."))
     platform = selectors.platform_find(issuer=launch.issuer, client_id=launch.client_id)
     if platform is None:  # deleted since the launch
-        raise LtiRefused("unknown_platform", "This LMS is no longer registered.")
+        raise LtiRefused("unknown_platform", _("This LMS is no longer registered."))
     item = tool.ContentItem(
         title=choice.title,
         text=choice.description,
@@ -241,6 +246,6 @@ def _course_page(course: Course, context: Any, message: str) -> dict[str, Any]:
 def _require(request: HttpRequest, action: str, course: Course) -> None:
     """Refuse with the LTI refusal page unless the user may do ``action`` in ``course``."""
     if not request.user.is_authenticated:
-        raise LtiRefused("not_signed_in", "Open CAIPI from your LMS course first.", status=401)
+        raise LtiRefused("not_signed_in", _("Open CAIPI from your LMS course first."), status=401)
     if not can(request.user, action, course):
-        raise LtiRefused("not_teaching", "Only the course's teachers can do this.", status=403)
+        raise LtiRefused("not_teaching", _("Only the course's teachers can do this."), status=403)

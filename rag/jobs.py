@@ -154,7 +154,7 @@ def ingestion_job_run(*, job_id: int) -> None:
         logger.warning("ingestion job %s was taken over by another worker; stopping", job_id)
         return
     except ApplicationError as exc:
-        _finish(job, JobStatus.FAILED, exc.message)
+        _finish(job, JobStatus.FAILED, str(exc.message))
         return
     except Exception:
         logger.exception("ingestion job %s failed", job_id)
@@ -220,7 +220,7 @@ def _expand_archives(job: IngestionJob) -> None:
         try:
             members = archive_members(archive.name, bytes(archive.data or b""))
         except ApplicationError as exc:
-            _fail(archive, exc.message)
+            _fail(archive, str(exc.message))
             continue
         IngestionFile.objects.bulk_create(
             IngestionFile(
@@ -267,7 +267,7 @@ def _ingest(
     except JobLost:
         raise
     except ApplicationError as exc:
-        _fail(file, exc.message)
+        _fail(file, str(exc.message))
         return
     except Exception:
         logger.exception("could not index %s (job %s)", file.name, job.pk)
@@ -304,7 +304,7 @@ def _run_sync(job: IngestionJob) -> None:
             try:
                 data = source.fetch(item)
             except ApplicationError as exc:
-                _fail(file, exc.message)
+                _fail(file, str(exc.message))
             else:
                 _ingest(job, file, item, data, DocumentOrigin.MOODLE, report)
         progress.finish_unit()

@@ -10,8 +10,12 @@ from typing import Any
 
 from django.core import exceptions as django_exceptions
 from django.http import Http404, JsonResponse
+from django.utils.functional import Promise
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
+
+# A message: a str, or a lazily translated one (gettext_lazy), shown in the reader's language.
+Message = str | Promise
 
 
 class ApplicationError(Exception):
@@ -25,22 +29,16 @@ class ApplicationError(Exception):
     type = "invalid_request_error"
     retryable = False
 
-    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: Message, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.extra = extra or {}
 
     def as_openai(self) -> dict[str, Any]:
         """The error in OpenAI's shape: ``{"error": {"message", "type", "code", ...}}``."""
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "code": self.code,
-                "param": None,
-                **self.extra,
-            }
-        }
+        extra = {k: str(v) if isinstance(v, Promise) else v for k, v in self.extra.items()}
+        error = {"message": str(self.message), "type": self.type, "code": self.code}
+        return {"error": {**error, "param": None, **extra}}  # str(): messages may be lazy
 
 
 class NotAuthenticated(ApplicationError):

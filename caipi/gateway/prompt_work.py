@@ -130,7 +130,7 @@ def testrun_execute(*, run_id: int) -> None:
                 answer, _usage = complete_sync(principal, body, version.pk)
             except ApplicationError as exc:
                 services.testresult_record(
-                    run=run, case=case, answer="", checks=[], error=exc.message
+                    run=run, case=case, answer="", checks=[], error=str(exc.message)
                 )
                 continue
             checks = checks_run(checks_parse(case.checks)[0], answer, judge=judge)
@@ -179,7 +179,7 @@ def _record_wave(items: list[BatchItem], answers: list[Any], attempt: int) -> li
             if answer.retryable and attempt < WAVE_RETRIES:
                 again.append(item)
             else:
-                services.batch_item_record(item=item, error=answer.message)
+                services.batch_item_record(item=item, error=str(answer.message))
             continue
         text, usage = answer
         services.batch_item_record(

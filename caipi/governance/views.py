@@ -126,7 +126,7 @@ def keys_page(request: HttpRequest) -> HttpResponse:
                     expires_days=int(days) if days.isdigit() else None,
                 )
         except ApplicationError as error:
-            messages.error(request, error.message)
+            messages.error(request, str(error.message))
     user = request_user(request)
     context = {
         "keys": selectors.apikey_list(user=user),

@@ -1,6 +1,6 @@
 """Scale back to zero after the idle time, measured on the reconciler alone.
 
-    python manage.py shell < docs/benchmarks/scale_down.py
+    python manage.py shell < deploy/benchmark/scale_down.py
 
 One waiting call starts an instance of a simulator model (``idle_seconds: 5``, local
 launcher); once it is ready the call is served, and the reconciler ticks every second

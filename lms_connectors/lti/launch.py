@@ -22,6 +22,7 @@ import jwt
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from pylti1p3.contrib.django import DjangoMessageLaunch, DjangoOIDCLogin
 from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.launch_data_storage.base import DisableSessionId
@@ -77,7 +78,7 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
 
     def validate(self) -> CaipiMessageLaunch:
         if self._restored:
-            raise LtiRefused("invalid_launch", "A restored launch cannot be validated again.")
+            raise LtiRefused("invalid_launch", _("A restored launch cannot be validated again."))
         self._validated = True
         try:
             self.validate_state().validate_jwt_format().validate_registration()
@@ -93,19 +94,19 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
             super().validate_state()
         except LtiException:
             raise LtiRefused(
-                "state_mismatch", "The login state of this launch is missing.", hint=COOKIE_HINT
+                "state_mismatch", _("The login state of this launch is missing."), hint=COOKIE_HINT
             ) from None
         state = self._get_request_param("state")
         marker = "caipi-lti-state-used:" + hashlib.sha256(state.encode()).hexdigest()
         if not caches["default"].add(marker, True, settings.LTI_LAUNCH_DATA_SECONDS):
-            raise LtiRefused("reused_state", "This launch was already used. Start it again.")
+            raise LtiRefused("reused_state", _("This launch was already used. Start it again."))
         return self
 
     def validate_jwt_format(self) -> CaipiMessageLaunch:
         try:
             return super().validate_jwt_format()
         except LtiException:
-            raise LtiRefused("invalid_token", "The launch token is not a valid JWT.") from None
+            raise LtiRefused("invalid_token", _("The launch token is not a valid JWT.")) from None
 
     def validate_registration(self) -> CaipiMessageLaunch:
         body = dict(self._get_jwt_body())
@@ -116,12 +117,14 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
             inactive_platform_check(issuer=str(issuer), client_id=self.get_client_id())
         if not issuer or not selectors.platform_issuer_known(issuer=str(issuer)):
             raise LtiRefused(
-                "unknown_platform", "This LMS is not registered with CAIPI.", hint=REGISTRATION_HINT
+                "unknown_platform",
+                _("This LMS is not registered with CAIPI."),
+                hint=REGISTRATION_HINT,
             )
         if not selectors.platform_find(issuer=str(issuer), client_id=self.get_client_id()):
             raise LtiRefused(
                 "wrong_audience",
-                "The launch token was not issued for CAIPI (its audience is another client).",
+                _("The launch token was not issued for CAIPI (its audience is another client)."),
                 hint=REGISTRATION_HINT,
             )
         return super().validate_registration()
@@ -131,7 +134,7 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
             public_key, _alg = self.get_public_key()
         except LtiException:
             raise LtiRefused(
-                "bad_signature", "The launch token's signing key is unknown."
+                "bad_signature", _("The launch token's signing key is unknown.")
             ) from None
         try:
             jwt.decode(
@@ -180,7 +183,7 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
             return super().validate_nonce()
         except LtiException:
             raise LtiRefused(
-                "replayed_nonce", "This launch token was already used or has expired."
+                "replayed_nonce", _("This launch token was already used or has expired.")
             ) from None
 
     def validate_deployment(self) -> CaipiMessageLaunch:
@@ -189,7 +192,7 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
         except LtiException:
             raise LtiRefused(
                 "unknown_deployment",
-                "This placement of CAIPI (deployment) is not registered.",
+                _("This placement of CAIPI (deployment) is not registered."),
                 hint=REGISTRATION_HINT,
             ) from None
 
@@ -198,21 +201,26 @@ class CaipiMessageLaunch(DjangoMessageLaunch):
             return super().validate_message()
         except LtiException as exc:
             # pylti1p3's validator messages name claims, never their values.
-            raise LtiRefused("invalid_message", f"The launch message is invalid: {exc}.") from None
+            raise LtiRefused(
+                "invalid_message",
+                _("The launch message is invalid: %(problem)s.") % {"problem": exc},
+            ) from None
 
 
 def _token_refusal(exc: jwt.InvalidTokenError) -> LtiRefused:
     if isinstance(exc, jwt.ExpiredSignatureError):
-        return LtiRefused("expired", "The launch token has expired.", hint=CLOCK_HINT)
+        return LtiRefused("expired", _("The launch token has expired."), hint=CLOCK_HINT)
     if isinstance(exc, jwt.ImmatureSignatureError):
-        return LtiRefused("not_yet_valid", "The launch token is not valid yet.", hint=CLOCK_HINT)
+        return LtiRefused("not_yet_valid", _("The launch token is not valid yet."), hint=CLOCK_HINT)
     if isinstance(exc, jwt.InvalidSignatureError):
-        return LtiRefused("bad_signature", "The launch token's signature does not verify.")
+        return LtiRefused("bad_signature", _("The launch token's signature does not verify."))
     if isinstance(exc, jwt.InvalidAudienceError):
-        return LtiRefused("wrong_audience", "The launch token was not issued for CAIPI.")
+        return LtiRefused("wrong_audience", _("The launch token was not issued for CAIPI."))
     if isinstance(exc, jwt.MissingRequiredClaimError):
-        return LtiRefused("invalid_token", f"The launch token lacks the {exc.claim} claim.")
-    return LtiRefused("invalid_token", "The launch token is invalid.")
+        return LtiRefused(
+            "invalid_token", _("The launch token lacks the %(claim)s claim.") % {"claim": exc.claim}
+        )
+    return LtiRefused("invalid_token", _("The launch token is invalid."))
 
 
 def _storage_for(obj: DjangoMessageLaunch | DjangoOIDCLogin) -> None:
@@ -220,7 +228,7 @@ def _storage_for(obj: DjangoMessageLaunch | DjangoOIDCLogin) -> None:
         obj.set_launch_data_storage(LaunchStorage())
     except LtiException:
         raise LtiRefused(
-            "cookies_blocked", "CAIPI's session cookie did not arrive.", hint=COOKIE_HINT
+            "cookies_blocked", _("CAIPI's session cookie did not arrive."), hint=COOKIE_HINT
         ) from None
 
 
@@ -233,17 +241,21 @@ def inactive_platform_check(*, issuer: str, client_id: str | None) -> None:
     if state == "pending":
         raise LtiRefused(
             "platform_pending",
-            "This LMS has registered CAIPI, but a CAIPI administrator has not activated the "
-            "registration yet.",
-            hint="Ask your LMS administrator to have the registration activated in CAIPI "
-            "(Admin > Pending registrations).",
+            _(
+                "This LMS has registered CAIPI, but a CAIPI administrator has not activated the "
+                "registration yet."
+            ),
+            hint=_(
+                "Ask your LMS administrator to have the registration activated in CAIPI "
+                "(Admin > Pending registrations)."
+            ),
             status=403,
         )
     if state == "retired":
         raise LtiRefused(
             "platform_retired",
-            "This registration of CAIPI in the LMS has been retired by a CAIPI administrator.",
-            hint="Ask your LMS administrator to use CAIPI's current registration.",
+            _("This registration of CAIPI in the LMS has been retired by a CAIPI administrator."),
+            hint=_("Ask your LMS administrator to use CAIPI's current registration."),
             status=403,
         )
 
@@ -271,7 +283,7 @@ def login_response(*, request: HttpRequest, launch_url: str) -> HttpResponse:
     except OIDCException as exc:
         raise LtiRefused(
             "unknown_platform" if "registration" in str(exc) else "invalid_login",
-            f"The login request cannot be accepted: {exc}.",
+            _("The login request cannot be accepted: %(problem)s.") % {"problem": exc},
             hint=REGISTRATION_HINT,
         ) from None
 
@@ -293,12 +305,12 @@ def launch_validate(*, request: HttpRequest) -> Launch:
     """Validate the id_token posted to the launch URL. Raises ``LtiRefused``."""
     message_launch = _message_launch(request)
     if not request.POST.get("id_token"):
-        raise LtiRefused("invalid_token", "The launch carries no id_token.")
+        raise LtiRefused("invalid_token", _("The launch carries no id_token."))
     try:
         message_launch.validate()
     except LtiException as exc:
         logger.info("pylti1p3 refused a launch: %s", type(exc).__name__)
-        raise LtiRefused("invalid_launch", "The launch cannot be accepted.") from None
+        raise LtiRefused("invalid_launch", _("The launch cannot be accepted.")) from None
     return Launch(
         launch_id=message_launch.get_launch_id(),
         claims=dict(message_launch.get_launch_data()),
@@ -318,6 +330,6 @@ def launch_restore(*, request: HttpRequest, launch_id: str) -> Launch:
         )
     except LtiException:
         raise LtiRefused(
-            "launch_expired", "This launch has expired. Open the activity again."
+            "launch_expired", _("This launch has expired. Open the activity again.")
         ) from None
     return Launch(launch_id=launch_id, claims=dict(restored.get_launch_data()))

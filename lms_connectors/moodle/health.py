@@ -17,7 +17,7 @@ def web_services_check(*, platform: Platform) -> tuple[int, str]:
             raise not_configured()
         info = MoodleClient(base_url=platform.ws_base_url, token=platform.ws_token).site_info()
     except MoodleError as exc:
-        return messages.ERROR, exc.message
+        return messages.ERROR, str(exc.message)
     offered = {str(f.get("name")) for f in info.get("functions") or [] if isinstance(f, dict)}
     missing = [name for name in FUNCTIONS if name not in offered]
     if missing:

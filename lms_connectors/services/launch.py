@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from caipi.core.models import Course, CourseRole, Membership, User
 from lms_connectors import claims, selectors, targets
@@ -43,15 +44,15 @@ def launch_complete(*, launch: Launch) -> LaunchResult:
     """
     platform = selectors.platform_find(issuer=launch.issuer, client_id=launch.client_id)
     if platform is None:  # deleted between validation and now
-        raise LtiRefused("unknown_platform", "This LMS is no longer registered.")
+        raise LtiRefused("unknown_platform", _("This LMS is no longer registered."))
     body = launch.claims
     context = _context_upsert(platform=platform, body=body)
     role = course_role_from_lti(body.get(claims.ROLES) or [])
     if role is None:
         raise LtiRefused(
             "no_course_role",
-            "Your role in this course does not give access to CAIPI.",
-            hint="CAIPI is open to learners, teaching assistants and instructors.",
+            _("Your role in this course does not give access to CAIPI."),
+            hint=_("CAIPI is open to learners, teaching assistants and instructors."),
             status=403,
         )
     user = lti_user_upsert(
@@ -81,7 +82,7 @@ def _context_upsert(*, platform: Platform, body: dict[str, Any]) -> LtiContext:
     if not claim.get("id"):
         raise LtiRefused(
             "no_context",
-            "CAIPI must be opened from inside a course.",
+            _("CAIPI must be opened from inside a course."),
             hint=REGISTRATION_HINT,
         )
     title = str(claim.get("title") or claim.get("label") or "Course")[:255]

@@ -28,7 +28,9 @@ from django.conf import settings
 from django.db import transaction
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from caipi.core.errors import Message
 from lms_connectors import claims
 from lms_connectors.errors import CLOCK_HINT, LtiRefused
 from lms_connectors.http import HttpError, LmsSession, lms_session
@@ -72,7 +74,7 @@ def tool_url(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def _refuse(code: str, message: str, **kwargs: Any) -> LtiRefused:
+def _refuse(code: str, message: Message, **kwargs: Any) -> LtiRefused:
     logger.warning("LTI dynamic registration refused code=%s", code)
     return LtiRefused(code, message, **kwargs)
 
@@ -114,20 +116,23 @@ def openid_configuration_fetch(*, url: str, token: str) -> dict[str, Any]:
 
 def _check_configuration(*, config: Any, url: str) -> None:
     if not isinstance(config, dict) or not isinstance(config.get("issuer"), str):
-        raise _refuse("bad_configuration", "The LMS's configuration names no issuer.")
+        raise _refuse("bad_configuration", _("The LMS's configuration names no issuer."))
     if _origin(config["issuer"]) != _origin(url):
         raise _refuse(
             "issuer_mismatch",
-            "The LMS's issuer does not match the address its configuration came from.",
+            _("The LMS's issuer does not match the address its configuration came from."),
         )
     missing = [
         name for name in (*_REQUIRED_ENDPOINTS, "registration_endpoint") if not config.get(name)
     ]
     if missing:
-        raise _refuse("bad_configuration", f"The LMS's configuration lacks {', '.join(missing)}.")
+        raise _refuse(
+            "bad_configuration",
+            _("The LMS's configuration lacks %(names)s.") % {"names": ", ".join(missing)},
+        )
     algs = config.get("id_token_signing_alg_values_supported") or ["RS256"]
     if "RS256" not in algs:
-        raise _refuse("bad_configuration", "The LMS does not sign id tokens with RS256.")
+        raise _refuse("bad_configuration", _("The LMS does not sign id tokens with RS256."))
 
 
 def registration_token_check(*, token: str, jwks_uri: str) -> None:
@@ -154,13 +159,13 @@ def registration_token_check(*, token: str, jwks_uri: str) -> None:
     except jwt.ExpiredSignatureError:
         raise _refuse(
             "registration_token_expired",
-            "The registration token has expired. Start the registration again in the LMS.",
+            _("The registration token has expired. Start the registration again in the LMS."),
             hint=CLOCK_HINT,
         ) from None
     except (jwt.InvalidTokenError, jwt.PyJWKError, HttpError, ValueError):
         raise _refuse(
             "registration_token_foreign",
-            "The registration token was not issued by this LMS.",
+            _("The registration token was not issued by this LMS."),
         ) from None
 
 
@@ -210,21 +215,21 @@ def _registration_post(*, config: dict[str, Any], token: str) -> dict[str, Any]:
             )
     except HttpError:
         raise _refuse(
-            "platform_unreachable", "The LMS's registration endpoint did not answer."
+            "platform_unreachable", _("The LMS's registration endpoint did not answer.")
         ) from None
     if response.status_code not in (200, 201):
         logger.info("LTI registration post refused status=%s", response.status_code)
         raise _refuse(
             "platform_refused",
-            "The LMS refused the registration.",
-            hint="A registration token is valid once and for an hour; start again in the LMS.",
+            _("The LMS refused the registration."),
+            hint=_("A registration token is valid once and for an hour; start again in the LMS."),
         )
     try:
         answer = response.json()
     except ValueError:
         answer = None
     if not isinstance(answer, dict) or not answer.get("client_id"):
-        raise _refuse("platform_refused", "The LMS's registration answer has no client id.")
+        raise _refuse("platform_refused", _("The LMS's registration answer has no client id."))
     return answer
 
 

@@ -28,20 +28,22 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from caipi.core.errors import Message
 from caipi.core.models import User
 from lms_connectors.errors import LtiRefused
 from lms_connectors.models import Platform, RegistrationInvite
 
 logger = logging.getLogger(__name__)
 
-INVITE_REFUSAL = (
+INVITE_REFUSAL = _(
     "This registration URL is not valid: it was used already, has expired, or never existed. "
     "A CAIPI administrator can generate a new one on CAIPI's LTI setup page (/lti/setup/)."
 )
 
 
-def _refuse(code: str, message: str) -> LtiRefused:
+def _refuse(code: str, message: Message) -> LtiRefused:
     logger.warning("LTI dynamic registration refused code=%s", code)
     return LtiRefused(code, message, status=403 if code.startswith("registration_not") else 400)
 
@@ -101,8 +103,10 @@ def registration_start_check(*, openid_configuration: str, invited: bool) -> Non
     if not invited and not host_trusted(url=openid_configuration):
         raise _refuse(
             "registration_not_allowed",
-            "CAIPI accepts registrations only from a registration URL a CAIPI administrator "
-            "generated (on /lti/setup/), or from an LMS listed in CAIPI_LTI_TRUSTED_ISSUERS.",
+            _(
+                "CAIPI accepts registrations only from a registration URL a CAIPI administrator "
+                "generated (on /lti/setup/), or from an LMS listed in CAIPI_LTI_TRUSTED_ISSUERS."
+            ),
         )
 
 
@@ -121,7 +125,7 @@ def address_check(*, url: str) -> None:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _refuse("bad_configuration_url", "The LMS's address is not an http(s) URL.")
+        raise _refuse("bad_configuration_url", _("The LMS's address is not an http(s) URL."))
     if settings.LTI_REGISTRATION_ALLOW_PRIVATE:
         return
     try:
@@ -132,13 +136,15 @@ def address_check(*, url: str) -> None:
     if any(_special(str(info[4][0])) for info in infos):
         raise _refuse(
             "private_address",
-            "The LMS's address is private or local; CAIPI registers only with public LMS "
-            "addresses (an operator can allow private ones with "
-            "CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE).",
+            _(
+                "The LMS's address is private or local; CAIPI registers only with public LMS "
+                "addresses (an operator can allow private ones with "
+                "CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE)."
+            ),
         )
 
 
-UNREACHABLE = (
+UNREACHABLE = _(
     "The LMS's configuration could not be fetched from that address. Check that the LMS "
     "is reachable from CAIPI's server and start the registration again."
 )
@@ -151,7 +157,8 @@ def same_origin_check(*, issuer: str, config: dict[str, object]) -> None:
         if _origin(str(config.get(name) or "")) != origin:
             raise _refuse(
                 "endpoint_foreign",
-                f"The LMS's {name} is not on the LMS's own address ({origin[1]}).",
+                _("The LMS's %(name)s is not on the LMS's own address (%(host)s).")
+                % {"name": name, "host": origin[1]},
             )
 
 

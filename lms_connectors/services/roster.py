@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from caipi.core.models import Membership
 from lms_connectors import selectors
@@ -45,7 +46,7 @@ def roster_sync(*, context: LtiContext) -> RosterSyncResult:
     if platform is None:
         raise LtiRefused(
             "unknown_platform",
-            "This course's LMS has no active registration of CAIPI.",
+            _("This course's LMS has no active registration of CAIPI."),
             hint=REGISTRATION_HINT,
         )
     members = tool.roster_members(platform=platform, memberships_url=context.memberships_url)
