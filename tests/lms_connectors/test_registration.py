@@ -151,9 +151,7 @@ def test_the_setup_page_shows_the_values_to_paste_to_admins_only(client, admin, 
     assert "/lti/login/" in page and "/lti/jwks/" in page and "/lti/register/" in page
 
 
-def test_the_registration_dialog_speaks_the_lms_admins_browser_language(
-    client, db, lms, trusted
-):
+def test_the_registration_dialog_speaks_the_lms_admins_browser_language(client, db, lms, trusted):
     query = {
         "openid_configuration": lms.url("/mod/lti/openid-configuration.php"),
         "registration_token": lms.registration_token(),
