@@ -168,3 +168,12 @@ def test_the_keys_page_speaks_german_to_a_user_who_chose_german(client, settings
     assert "Ihre API-Schlüssel" in page and "Grenzen für Aufrufe mit Ihren Schlüsseln" in page
     assert "(Mitglied)" in page  # the site role, in the sentence that refuses own keys
     assert "Your API keys" not in page and "cannot create their own keys" not in page
+
+
+def test_a_refused_key_is_explained_in_the_users_language(client, settings, student):
+    settings.GOVERNANCE_KEY_SELF_SERVICE_ROLES = ["member"]
+    User.objects.filter(pk=student.pk).update(language="de")
+    client.force_login(student)
+    page = client.post("/keys/", {"name": "laptop", "expires_days": "0"}).content.decode()
+    assert "Die Gültigkeit muss mindestens einen Tag betragen." in page
+    assert not ApiKey.objects.filter(user=student).exists()
