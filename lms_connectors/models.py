@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from caipi.core.models import Course, User
 
@@ -18,9 +19,9 @@ from caipi.core.models import Course, User
 class RegistrationMethod(models.TextChoices):
     """How a platform came to be registered."""
 
-    DYNAMIC = "dynamic", "Dynamic registration"
-    MANUAL = "manual", "Manual (admin pages)"
-    DEVELOPMENT = "development", "Built-in development platform"
+    DYNAMIC = "dynamic", _("Dynamic registration")
+    MANUAL = "manual", _("Manual (admin pages)")
+    DEVELOPMENT = "development", _("Built-in development platform")
 
 
 class Platform(models.Model):

@@ -16,6 +16,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -182,13 +183,16 @@ def lti_setup(request: HttpRequest) -> HttpResponse:
             created_by=request.user, activate=request.POST.get("activate") == "on"
         )
     values = [
-        ("Registration URL (dynamic registration)", tool_url("/lti/register/")),
-        ("Tool URL", tool_url("/lti/launch/")),
-        ("Initiate login URL", tool_url("/lti/login/")),
-        ("Redirection URI(s)", tool_url("/lti/launch/")),
-        ("Public keyset URL (JWKS)", tool_url("/lti/jwks/")),
-        ("Content selection URL (deep linking)", tool_url("/lti/launch/")),
-        ("Custom parameters", "\n".join(f"{k}={v}" for k, v in CUSTOM_PARAMETERS.items())),
+        (gettext("Registration URL (dynamic registration)"), tool_url("/lti/register/")),
+        (gettext("Tool URL"), tool_url("/lti/launch/")),
+        (gettext("Initiate login URL"), tool_url("/lti/login/")),
+        (gettext("Redirection URI(s)"), tool_url("/lti/launch/")),
+        (gettext("Public keyset URL (JWKS)"), tool_url("/lti/jwks/")),
+        (gettext("Content selection URL (deep linking)"), tool_url("/lti/launch/")),
+        (
+            gettext("Custom parameters"),
+            "\n".join(f"{k}={v}" for k, v in CUSTOM_PARAMETERS.items()),
+        ),
     ]
     context = {
         "values": values,
@@ -212,10 +216,16 @@ def lti_pending(request: HttpRequest) -> HttpResponse:
         if request.POST.get("action") == "retire":
             for platform in chosen:
                 services.platform_retire(platform=platform)
-            message = f"{len(chosen)} registration(s) retired."
+            message = ngettext(
+                "%(count)d registration retired.", "%(count)d registrations retired.", len(chosen)
+            ) % {"count": len(chosen)}
         else:
             count = services.platforms_activate(platforms=chosen)
-            message = f"{count} registration(s) activated: their launches are accepted now."
+            message = ngettext(
+                "%(count)d registration activated: its launches are accepted now.",
+                "%(count)d registrations activated: their launches are accepted now.",
+                count,
+            ) % {"count": count}
     context = {"platforms": selectors.platforms_pending(), "message": message}
     return render(request, "lms_connectors/pending.html", context)
 

@@ -18,9 +18,9 @@ class CourseRole(models.TextChoices):
 class SiteRole(models.TextChoices):
     """A user's role across the whole site, independent of courses."""
 
-    MEMBER = "member", "Member"
-    API_USER = "api_user", "API user"
-    ADMIN = "admin", "Administrator"
+    MEMBER = "member", _("Member")
+    API_USER = "api_user", _("API user")
+    ADMIN = "admin", _("Administrator")
 
 
 class User(AbstractUser):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from caipi.core.models import User
 from caipi.governance.models import ApiKey, PolicyAcceptance, PolicyVersion, QuotaLimit
 from caipi.governance.services.usage import usage_flush, usage_record
 
@@ -157,3 +158,22 @@ def test_students_create_their_own_keys_where_the_administrator_allows_it(
     assert "Create a key" in client.get("/keys/").content.decode()
     client.post("/keys/", {"name": "laptop"})
     assert ApiKey.objects.filter(user=student, name="laptop").exists()
+
+
+def test_the_keys_page_speaks_german_to_a_user_who_chose_german(client, settings, student):
+    settings.GOVERNANCE_KEY_SELF_SERVICE_ROLES = ["api_user", "admin"]
+    User.objects.filter(pk=student.pk).update(language="de")
+    client.force_login(student)
+    page = client.get("/keys/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Ihre API-Schlüssel" in page and "Grenzen für Aufrufe mit Ihren Schlüsseln" in page
+    assert "(Mitglied)" in page  # the site role, in the sentence that refuses own keys
+    assert "Your API keys" not in page and "cannot create their own keys" not in page
+
+
+def test_a_refused_key_is_explained_in_the_users_language(client, settings, student):
+    settings.GOVERNANCE_KEY_SELF_SERVICE_ROLES = ["member"]
+    User.objects.filter(pk=student.pk).update(language="de")
+    client.force_login(student)
+    page = client.post("/keys/", {"name": "laptop", "expires_days": "0"}).content.decode()
+    assert "Die Gültigkeit muss mindestens einen Tag betragen." in page
+    assert not ApiKey.objects.filter(user=student).exists()

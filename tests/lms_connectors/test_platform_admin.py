@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from caipi.core.models import Course
+from caipi.core.models import Course, User
 from lms_connectors.models import LtiContext, Platform
 from lms_connectors.services import platform_register_manual, platform_retire
 
@@ -56,7 +56,7 @@ def test_bulk_activation_lets_the_lms_frame_and_launch_at_once(
         "/lti/setup/pending/", {"platform": [pending.pk, second.pk], "action": "activate"}
     )
 
-    assert b"2 registration(s) activated" in response.content
+    assert b"2 registrations activated" in response.content
     assert lms.issuer in client.get("/")["Content-Security-Policy"]  # no 60 s wait
     client.logout()
     assert browser.launch("learner").status_code == 302
@@ -129,3 +129,23 @@ def test_a_retired_registration_no_longer_launches_but_its_courses_live_on(
     lms.client_id = newer.client_id
     assert browser.launch("learner").status_code == 302
     assert Course.objects.count() == 1
+
+
+def test_the_setup_and_pending_pages_speak_german_to_an_admin_who_chose_german(
+    client, pending, admin
+):
+    User.objects.filter(pk=admin.pk).update(language="de")
+    client.force_login(admin)
+
+    setup = client.get("/lti/setup/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "CAIPI in Moodle installieren" in setup and "Registrierte Plattformen" in setup
+    assert "Tool-URL" in setup and "<td>ausstehend</td>" in setup  # a label, a status
+    assert "Install CAIPI in Moodle" not in setup and "Tool URL" not in setup
+    waiting = client.get("/lti/setup/pending/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Ausstehende LMS-Registrierungen" in waiting and "Gewählte freischalten" in waiting
+    done = client.post(
+        "/lti/setup/pending/",
+        {"platform": [pending.pk], "action": "activate"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    assert "1 Registrierung freigeschaltet" in done and "activated" not in done

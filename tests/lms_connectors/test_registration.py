@@ -149,3 +149,15 @@ def test_the_setup_page_shows_the_values_to_paste_to_admins_only(client, admin, 
     client.force_login(admin)
     page = client.get("/lti/setup/").content.decode()
     assert "/lti/login/" in page and "/lti/jwks/" in page and "/lti/register/" in page
+
+
+def test_the_registration_dialog_speaks_the_lms_admins_browser_language(client, db, lms, trusted):
+    query = {
+        "openid_configuration": lms.url("/mod/lti/openid-configuration.php"),
+        "registration_token": lms.registration_token(),
+    }
+    response = client.get("/lti/register/", query, HTTP_ACCEPT_LANGUAGE="de")
+
+    page = response.content.decode()
+    assert "CAIPI ist registriert" in page and "Schließen" in page
+    assert "CAIPI is registered" not in page and "Launches from this LMS are accepted" not in page

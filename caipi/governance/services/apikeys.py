@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from caipi.core.errors import PermissionDenied
 from caipi.core.models import User
@@ -37,9 +38,9 @@ def apikey_create(
     creates it (channel "api_key"): API calls have no page on which to ask.
     """
     if actor is not None and not can(actor, APIKEY_CREATE, user):
-        raise PermissionDenied("You may not create API keys; ask an administrator.")
+        raise PermissionDenied(gettext("You may not create API keys; ask an administrator."))
     if expires_days is not None and expires_days < 1:
-        raise PermissionDenied("An expiry must be at least one day.")
+        raise PermissionDenied(gettext("An expiry must be at least one day."))
     raw_key, prefix = apikey_generate()
     key = ApiKey.objects.create(
         user=user,
@@ -64,7 +65,7 @@ def apikey_create(
 def apikey_revoke(*, key: ApiKey, actor: User | None) -> ApiKey:
     """Revoke a key (idempotent). ``actor`` must be allowed ``apikey.revoke`` (owner, admin)."""
     if actor is not None and not can(actor, APIKEY_REVOKE, key):
-        raise PermissionDenied("You may only revoke your own API keys.")
+        raise PermissionDenied(gettext("You may only revoke your own API keys."))
     if key.revoked_at is None:
         before = audit_snapshot(key, exclude=KEY_AUDIT_EXCLUDE)
         key.revoked_at = timezone.now()

@@ -112,41 +112,6 @@
     }
   }
 
-  // The numbered sources under an answer: document (a link to the quoted passage), where in
-  // it, and the quote; all as text.
-  function sourceList(citations) {
-    return el("div", { class: "sources" },
-      el("p", { class: "muted small", text: gettext("Sources from the lecture notes") }),
-      el("ol", {}, ...citations.map((c) => {
-        const where = [c.heading, c.page ? fmt(gettext("page %(page)s"), { page: c.page }) : ""]
-          .filter(Boolean).join(" · ");
-        const item = el("li", {},
-          el("a", { href: c.url, target: "_blank", rel: "noopener", text: c.document }),
-          el("span", { class: "muted small", text: where ? " — " + where : "" }),
-          el("br"), el("q", { class: "small", text: c.quote }));
-        item.value = c.number;
-        return item;
-      })));
-  }
-
-  // Each [n] in the shown answer that names a citation becomes a link to its passage (text
-  // nodes only: the server-rendered HTML is not parsed here).
-  function linkCitations(target, citations) {
-    const byNumber = new Map(citations.map((c) => [String(c.number), c]));
-    const walker = document.createTreeWalker(target, NodeFilter.SHOW_TEXT);
-    const nodes = [];
-    while (walker.nextNode()) if (/\[\d+\]/.test(walker.currentNode.nodeValue)) nodes.push(walker.currentNode);
-    for (const node of nodes) {
-      if (node.parentElement && node.parentElement.closest("code, pre, a")) continue;
-      node.replaceWith(...node.nodeValue.split(/(\[\d+\])/).map((part) => {
-        const match = /^\[(\d+)\]$/.exec(part);
-        const c = match && byNumber.get(match[1]);
-        if (!c) return document.createTextNode(part);
-        return el("a", { href: c.url, target: "_blank", rel: "noopener", class: "cite", title: c.document, text: part });
-      }));
-    }
-  }
-
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
@@ -161,6 +126,6 @@
   }
 
   window.CAIPI = {
-    gettext, fmt, api, errorMessage, streamAnswer, renderQuota, refreshQuota, el, sourceList, linkCitations,
+    gettext, fmt, api, errorMessage, streamAnswer, renderQuota, refreshQuota, el,
   };
 })();

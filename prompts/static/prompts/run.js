@@ -3,7 +3,9 @@
   "use strict";
   const root = document.getElementById("run");
   if (!root) return;
-  const { gettext, errorMessage, streamAnswer, refreshQuota, el, sourceList, linkCitations } = window.CAIPI;
+  const { gettext, errorMessage, streamAnswer, refreshQuota, el } = window.CAIPI;
+  const { sourceList, linkCitations } = window.CAIPICitations;
+  const citationWords = { sources: gettext("Sources from the lecture notes"), page: gettext("page %(page)s") };
   const $ = (id) => document.getElementById(id);
   const csrf = root.dataset.csrf;
   const url = `/api/prompts/templates/${root.dataset.templateId}/run/`;
@@ -63,7 +65,7 @@
           answer.innerHTML = html; // rendered and sanitized by the server
           if (final && citations.length) linkCitations(answer, citations);
         },
-        onCitations: (found) => { citations = found; answer.after(sourceList(found)); },
+        onCitations: (found) => { citations = found; answer.after(sourceList(found, citationWords)); },
       }, controller.signal);
       lastAnswer = result.text;
       if (followUp) history.push({ role: "user", content: followUp });

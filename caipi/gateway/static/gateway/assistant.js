@@ -16,6 +16,7 @@
   const stopButton = document.getElementById("stop");
   const quotaBox = document.getElementById("quota");
   const t = JSON.parse(document.getElementById("assistant-strings").textContent);
+  const { sourceList, linkCitations } = window.CAIPICitations; // prompts/citations.js
   const messages = [];
   let controller = null;
   // Routes the conversation's turns to the same engine (prefix cache); when the course keeps
@@ -38,52 +39,6 @@
   function showError(item, error) {
     item.classList.add("error");
     item.textContent = error.message || t.failed;
-  }
-
-  // Each [n] in the shown answer that names a citation becomes a link to its passage. Works
-  // on the text nodes of the server-rendered (sanitized) HTML, so no markup is parsed here.
-  function linkCitations(target, citations) {
-    const byNumber = new Map(citations.map((c) => [String(c.number), c]));
-    const walker = document.createTreeWalker(target, NodeFilter.SHOW_TEXT);
-    const nodes = [];
-    while (walker.nextNode()) if (/\[\d+\]/.test(walker.currentNode.nodeValue)) nodes.push(walker.currentNode);
-    for (const node of nodes) {
-      if (node.parentElement && node.parentElement.closest("code, pre, a")) continue;
-      const parts = node.nodeValue.split(/(\[\d+\])/);
-      node.replaceWith(...parts.map((part) => {
-        const match = /^\[(\d+)\]$/.exec(part);
-        const citation = match && byNumber.get(match[1]);
-        if (!citation) return document.createTextNode(part);
-        const link = document.createElement("a");
-        link.href = citation.url; link.target = "_blank"; link.rel = "noopener";
-        link.className = "cite"; link.textContent = part; link.title = citation.document;
-        return link;
-      }));
-    }
-  }
-
-  function sourceList(citations) {
-    const box = document.createElement("div");
-    box.className = "sources";
-    const title = document.createElement("p");
-    title.className = "muted small"; title.textContent = t.sources;
-    const list = document.createElement("ol");
-    for (const c of citations) {
-      const item = document.createElement("li");
-      item.value = c.number;
-      const link = document.createElement("a");
-      link.href = c.url; link.target = "_blank"; link.rel = "noopener";
-      link.textContent = c.document;
-      const where = [c.heading, c.page ? fill(t.page, { page: c.page }) : ""].filter(Boolean).join(" · ");
-      const detail = document.createElement("span");
-      detail.className = "muted small"; detail.textContent = where ? " — " + where : "";
-      const quote = document.createElement("q");
-      quote.className = "small"; quote.textContent = c.quote;
-      item.append(link, detail, document.createElement("br"), quote);
-      list.appendChild(item);
-    }
-    box.append(title, list);
-    return box;
   }
 
   async function refreshQuota() {
@@ -151,7 +106,7 @@
           }
           if (chunk.caipi_citations && chunk.caipi_citations.length) {
             citations = chunk.caipi_citations;
-            target.after(sourceList(citations));
+            target.after(sourceList(citations, t));
           }
           if (chunk.caipi_notes === "no_answer") target.classList.add("no-answer");
           if (chunk.caipi_notes === "none") {
