@@ -6,8 +6,9 @@ built under; a write that changes governance data calls ``governance_changed()``
 bumps a counter in Redis (and a local one). Every process re-reads the Redis counter at
 most once per ``poll_seconds()`` (CAIPI_SHARED_STATE_POLL_SECONDS, 1 s by default), so a
 revoked key or a changed limit takes effect on every process of every machine within that
-time plus one Redis round trip (plus one TTL at worst if Redis was unreachable). Entries also expire after their TTL
-as a backstop. Without Redis only the local counter exists (one process, immediate).
+time plus one Redis round trip (plus one TTL at worst if Redis was unreachable). Entries
+also expire after their TTL as a backstop. Without Redis only the local counter exists (one
+process, immediate).
 """
 
 from __future__ import annotations

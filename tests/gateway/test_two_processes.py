@@ -24,8 +24,8 @@ import pytest
 import redis
 
 from caipi.core.models import SiteRole, User
-from caipi.governance.apikeys import apikey_generate, apikey_hash
 from caipi.gateway.inflight import STALE_SECONDS, inflight_totals
+from caipi.governance.apikeys import apikey_generate, apikey_hash
 from caipi.governance.models import ApiKey, QuotaLimit
 from deploy.models import Endpoint, Model
 from tests.gateway.conftest import add_model, upstream_requests
@@ -87,7 +87,8 @@ def _sign_in(browser: httpx.Client, username: str) -> httpx.Client:
 
 def _api_post(browser: httpx.Client, path: str) -> httpx.Response:
     return browser.post(
-        path, headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": str(browser.base_url)}
+        path,
+        headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": str(browser.base_url)},
     )
 
 

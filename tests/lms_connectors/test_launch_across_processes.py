@@ -21,8 +21,8 @@ import pytest
 
 from lms_connectors.models import Platform
 from tests.lms_connectors.conftest import form_fields
-from tests.support.caipi_servers import CaipiProcess, server_env, two_caipis
 from tests.support import lti_platform
+from tests.support.caipi_servers import CaipiProcess, server_env, two_caipis
 from tests.support.lti_platform import LTI
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -45,7 +45,9 @@ def a_and_b(
         yield servers
 
 
-def _login_on(server: CaipiProcess, browser: httpx.Client, lms: lti_platform.TestPlatform) -> dict[str, str]:
+def _login_on(
+    server: CaipiProcess, browser: httpx.Client, lms: lti_platform.TestPlatform
+) -> dict[str, str]:
     """The OIDC login initiation on ``server``; returns the auth request sent to the LMS."""
     params = {
         "iss": lms.issuer,

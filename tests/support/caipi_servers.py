@@ -69,39 +69,53 @@ def _ready(url: str) -> bool:
         return False
 
 
-@contextmanager
-def running_caipi(name: str, env: Mapping[str, str]) -> Iterator[CaipiProcess]:
-    """Start one web process and stop it (SIGTERM, then SIGKILL) on exit."""
+def _start(name: str, env: Mapping[str, str], log: IO[bytes]) -> CaipiProcess:
     port = free_port()
     command = [
         sys.executable, "-m", "uvicorn", "caipi.asgi:application", "--host", "127.0.0.1",
         "--port", str(port), "--lifespan", "on", "--log-level", "warning",
     ]  # fmt: skip
-    with tempfile.NamedTemporaryFile(prefix=f"caipi-{name}-", suffix=".log") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=dict(env), stdout=log, stderr=log)
-        server = CaipiProcess(name, f"http://127.0.0.1:{port}", process, log)
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=dict(env), stdout=log, stderr=log)
+    return CaipiProcess(name, f"http://127.0.0.1:{port}", process, log)
+
+
+def _wait_ready(server: CaipiProcess) -> None:
+    deadline = time.monotonic() + 30
+    while not _ready(server.url):
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"CAIPI {server.name} did not start:\n{server.output()}")
+        time.sleep(0.1)
+
+
+def _stop(server: CaipiProcess) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if it does not end within 10 s."""
+    if server.process.poll() is None:
+        server.process.terminate()
         try:
-            deadline = time.monotonic() + 30
-            while not _ready(server.url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"CAIPI {name} did not start:\n{server.output()}")
-                time.sleep(0.1)
-            yield server
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@contextmanager
+def running_caipis(env: Mapping[str, str], *names: str) -> Iterator[list[CaipiProcess]]:
+    """Start one web process per name, side by side (they boot in parallel), and stop them
+    all on exit."""
+    with ExitStack() as stack:
+        servers = []
+        for name in names:
+            log = stack.enter_context(tempfile.NamedTemporaryFile(prefix=f"caipi-{name}-"))
+            server = _start(name, env, log)
+            stack.callback(_stop, server)
+            servers.append(server)
+        for server in servers:
+            _wait_ready(server)
+        yield servers
 
 
 @contextmanager
 def two_caipis(env: Mapping[str, str]) -> Iterator[tuple[CaipiProcess, CaipiProcess]]:
-    """Processes A and B, started side by side on one database and one Redis."""
-    with ExitStack() as stack:
-        yield (
-            stack.enter_context(running_caipi("A", env)),
-            stack.enter_context(running_caipi("B", env)),
-        )
+    """Processes A and B on one database and one Redis."""
+    with running_caipis(env, "A", "B") as (a, b):
+        yield a, b
