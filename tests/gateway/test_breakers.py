@@ -53,9 +53,7 @@ def _trip(process: Catalog, endpoint_id: int) -> None:
         process.breaker(endpoint_id).record_failure()
 
 
-async def test_an_endpoint_tripped_by_a_is_skipped_by_b_until_the_cooldown_ends(
-    shared, processes
-):
+async def test_an_endpoint_tripped_by_a_is_skipped_by_b_until_the_cooldown_ends(shared, processes):
     a, b, endpoint_id = processes
     _trip(a, endpoint_id)
 
