@@ -35,8 +35,10 @@ async def breakers_sync(redis: Any, current: Catalog) -> None:
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for endpoint_id in opened:
-                cooldown = current.breaker(endpoint_id).cooldown
-                pipe.set(KEY.format(endpoint_id), token, px=max(1, round(cooldown * 1000)))
+                breaker = current.breakers.get(endpoint_id)
+                if breaker is not None:  # None: the endpoint was removed meanwhile
+                    px = max(1, round(breaker.cooldown * 1000))
+                    pipe.set(KEY.format(endpoint_id), token, px=px)
             if ids:
                 pipe.mget([KEY.format(i) for i in ids])
             results = await pipe.execute()
