@@ -358,6 +358,19 @@ GATEWAY_ROUTING_MAX_AGE = env_float(
     "Seconds after which a web process reloads models and endpoints even if unchanged.",
     minimum=1.0,
 )
+SHARED_STATE_POLL_SECONDS = env_float(
+    "CAIPI_SHARED_STATE_POLL_SECONDS",
+    1.0,
+    "Bound within which every web process (any machine) honours a change made through another:"
+    " a revoked key, a changed quota or model access, a model or endpoint changed or marked down.",
+    minimum=0.1,
+)
+WEB_WORKERS = env_int(
+    "CAIPI_WEB_WORKERS",
+    0,
+    "uvicorn worker processes of 'manage.py serve'. 0: one per CPU core.",
+    minimum=0,
+)
 GATEWAY_DEFAULT_MAX_TOKENS = env_int(
     "CAIPI_DEFAULT_MAX_TOKENS",
     1024,

@@ -125,11 +125,20 @@ class CircuitBreaker:
 
     ``failures`` consecutive failures open the circuit for ``cooldown`` seconds; after
     that it is half-open: ``acquire`` lets exactly one probe call through. The probe's
-    success closes the circuit, its failure opens it again. Per process, not shared: each
-    gateway process learns from the calls it makes itself. Not thread-safe (one event loop).
+    success closes the circuit, its failure opens it again. Each gateway process counts the
+    failures of its own calls; ``on_open`` is called each time the circuit opens, so the
+    process can tell the others (caipi/gateway/breakers.py). Not thread-safe (one event loop).
     """
 
-    __slots__ = ("_clock", "_cooldown", "_failures", "_opened_at", "_probing", "_streak")
+    __slots__ = (
+        "_clock",
+        "_cooldown",
+        "_failures",
+        "_on_open",
+        "_opened_at",
+        "_probing",
+        "_streak",
+    )
 
     def __init__(
         self,
@@ -137,10 +146,12 @@ class CircuitBreaker:
         failures: int = 3,
         cooldown: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        on_open: Callable[[], None] | None = None,
     ) -> None:
         self._failures = failures
         self._cooldown = cooldown
         self._clock = clock
+        self._on_open = on_open
         self._streak = 0
         self._opened_at: float | None = None
         self._probing = False
@@ -172,7 +183,13 @@ class CircuitBreaker:
         self._streak += 1
         if self._probing or self._streak >= self._failures:
             self._opened_at = self._clock()
+            if self._on_open is not None:
+                self._on_open()
         self._probing = False
+
+    @property
+    def cooldown(self) -> float:
+        return self._cooldown
 
     def release(self) -> None:
         """Forget a claimed probe that ended neither way (e.g. the client left)."""

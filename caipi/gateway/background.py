@@ -1,9 +1,9 @@
 """The gateway's background work inside each web process (one asyncio task per loop).
 
-Every ``TICK`` seconds it publishes and reads in-flight counts (when Redis is configured);
-every second it checks the routing version and reloads models and endpoints when it moved
-(or when the table is older than GATEWAY_ROUTING_MAX_AGE); every HEALTH_POLL_SECONDS it
-refreshes endpoint health.
+Every ``TICK`` seconds it publishes and reads in-flight counts and breaker openings (when
+Redis is configured); every CAIPI_SHARED_STATE_POLL_SECONDS it checks the routing version
+and reloads models and endpoints when it moved (or when the table is older than
+GATEWAY_ROUTING_MAX_AGE); every HEALTH_POLL_SECONDS it refreshes endpoint health.
 
 Health, two modes. With a Celery broker, beat runs ``deploy.tasks.poll_endpoints`` and this
 task only *reads* the shared snapshots. Without a broker there is no beat (tasks run eager,
@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connections
 
 from caipi.core.redis import async_redis, close_async_redis, redis_configured
+from caipi.gateway.breakers import breakers_sync
 from caipi.gateway.catalog import catalog
 from deploy import vllm_client
 from deploy.health import health_read, poll_and_store
@@ -32,7 +33,6 @@ from deploy.selectors import routing_version
 logger = logging.getLogger(__name__)
 
 TICK = 0.25
-VERSION_CHECK_SECONDS = 1.0
 STOP_SECONDS = 2.0
 
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
@@ -83,7 +83,8 @@ async def _refresh_forever() -> None:
             now = time.monotonic()
             if redis is not None:
                 await _guarded(catalog().inflight.sync(redis), "in-flight sync")
-            if now - last_version_check >= VERSION_CHECK_SECONDS:
+                await _guarded(breakers_sync(redis, catalog()), "breaker sync")
+            if now - last_version_check >= settings.SHARED_STATE_POLL_SECONDS:
                 last_version_check = now
                 await _guarded(_reload_if_changed(), "routing reload")
             if now - last_health >= settings.HEALTH_POLL_SECONDS:

@@ -2,7 +2,9 @@
 
 The hot path reads only this object: no ORM query, no cache call. It is refreshed in the
 background (caipi/gateway/background.py) from the database when the routing version in
-the cache changes, and from the shared health snapshots every poll interval.
+the cache changes (checked every CAIPI_SHARED_STATE_POLL_SECONDS), from the shared health
+snapshots every poll interval, and from Redis every tick for the other processes' in-flight
+counts (caipi/gateway/inflight.py) and breaker openings (caipi/gateway/breakers.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class Catalog:
     # Endpoints this process saw turn ready (unix time): older shared health snapshots of
     # them (taken while they were still starting) are ignored, not routed around.
     turned_ready: dict[int, float] = field(default_factory=dict)
+    # Breakers that opened here since the last sync (to publish), and endpoints whose
+    # breaker another process opened (skipped here until that opening's cooldown ends).
+    opened: set[int] = field(default_factory=set)
+    shared_open: frozenset[int] = frozenset()
 
     @property
     def loaded(self) -> bool:
@@ -94,6 +100,7 @@ class Catalog:
             breaker = self.breakers[endpoint_id] = CircuitBreaker(
                 failures=settings.GATEWAY_CIRCUIT_FAILURES,
                 cooldown=settings.GATEWAY_CIRCUIT_COOLDOWN,
+                on_open=lambda: self.opened.add(endpoint_id),
             )
         return breaker
 
@@ -113,10 +120,16 @@ class Catalog:
                     waiting=h.waiting if h is not None else 0.0,
                     kv_usage=h.kv_usage if h is not None else 0.0,
                     inflight=self.inflight.total(e.id),
-                    circuit=breaker.state if breaker is not None else CircuitState.CLOSED,
+                    circuit=self._circuit(e.id, breaker),
                 )
             )
         return result
+
+    def _circuit(self, endpoint_id: int, breaker: CircuitBreaker | None) -> CircuitState:
+        """This process's breaker, unless another process opened the endpoint's breaker."""
+        if endpoint_id in self.shared_open:
+            return CircuitState.OPEN
+        return breaker.state if breaker is not None else CircuitState.CLOSED
 
     def endpoint(self, model: ModelRoute, endpoint_id: int) -> EndpointRoute:
         return next(e for e in model.endpoints if e.id == endpoint_id)

@@ -8,22 +8,42 @@ others (at most one tick old)``, which is all it needs: the engine's own /metric
 A process that dies stops refreshing its hash, which then expires (no leaked counts).
 
 Redis layout: ``caipi:inflight:procs`` sorted set of process tokens scored by last sync
-time; ``caipi:inflight:<token>`` hash endpoint id -> count, with a TTL.
+time; ``caipi:inflight:<token>`` hash endpoint id -> count, with a TTL. Both the scores
+and the TTLs are the Redis server's time, never a web process's clock: machines whose
+clocks disagree still see each other's counts and drop a dead one's after STALE_SECONDS.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import time
 import uuid
 from collections import defaultdict
 from typing import Any
+
+from caipi.core.redis import NoScriptError
 
 logger = logging.getLogger(__name__)
 
 STALE_SECONDS = 3.0
 PROCS_KEY = "caipi:inflight:procs"
 PROC_KEY = "caipi:inflight:{}"
+
+# KEYS: the process set, this process's hash. ARGV: token, stale seconds, hash TTL, then
+# endpoint id / count pairs. Returns the tokens of the processes alive by the server's clock.
+SYNC_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('DEL', KEYS[2])
+if #ARGV > 3 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+SYNC_SHA = hashlib.sha1(SYNC_LUA.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
 
 
 class InFlight:
@@ -45,20 +65,17 @@ class InFlight:
         return self.local.get(endpoint_id, 0) + self.remote.get(endpoint_id, 0)
 
     async def sync(self, redis: Any) -> None:
-        """Publish own counts and read the others' (two pipelined round trips)."""
-        now = time.time()
-        key = PROC_KEY.format(self.token)
-        counts = {str(e): n for e, n in self.local.items() if n > 0}
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.delete(key)
-            if counts:
-                pipe.hset(key, mapping=counts)
-                pipe.expire(key, int(STALE_SECONDS) + 1)
-            pipe.zadd(PROCS_KEY, {self.token: now})
-            pipe.zremrangebyscore(PROCS_KEY, "-inf", now - STALE_SECONDS)
-            pipe.zrange(PROCS_KEY, 0, -1)
-            results = await pipe.execute()
-        others = [t.decode() if isinstance(t, bytes) else t for t in results[-1]]
+        """Publish own counts and read the others' (two round trips)."""
+        keys = [PROCS_KEY, PROC_KEY.format(self.token)]
+        args: list[str | int] = [self.token, int(STALE_SECONDS), int(STALE_SECONDS) + 1]
+        for endpoint_id, count in self.local.items():
+            if count > 0:
+                args += [endpoint_id, count]
+        try:
+            alive = await redis.evalsha(SYNC_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            alive = await redis.eval(SYNC_LUA, len(keys), *keys, *args)
+        others = [t.decode() if isinstance(t, bytes) else t for t in alive]
         self.remote = await _sum_counts(redis, [t for t in others if t != self.token])
 
     async def forget(self, redis: Any) -> None:
@@ -87,7 +104,8 @@ def _add_up(hashes: list[dict[Any, Any]]) -> dict[int, int]:
 
 def inflight_totals(redis: Any) -> dict[int, int]:
     """All processes' published counts, with a *synchronous* Redis client (Celery workers)."""
-    tokens = redis.zrangebyscore(PROCS_KEY, time.time() - STALE_SECONDS, "+inf")
+    seconds, micros = redis.time()  # the server's clock, as the processes' scores
+    tokens = redis.zrangebyscore(PROCS_KEY, seconds + micros / 1e6 - STALE_SECONDS, "+inf")
     pipe = redis.pipeline(transaction=False)
     for token in tokens:
         pipe.hgetall(PROC_KEY.format(token.decode() if isinstance(token, bytes) else token))

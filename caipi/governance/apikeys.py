@@ -7,7 +7,9 @@ or derived from ``SECRET_KEY`` when unset (rotating SECRET_KEY then invalidates 
 
 ``apikey_authenticate`` holds checked keys in an in-process TTL cache keyed by the hash,
 invalidated by the governance version (see ``snapshot``), so a warm check costs a few
-microseconds and a revocation is honoured by every process within about a second.
+microseconds and a revocation is honoured by every process within
+CAIPI_SHARED_STATE_POLL_SECONDS (1 s) plus a Redis round trip; ``KEY_TTL`` bounds it while
+Redis is unreachable.
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ The hot path must not query the database, so API keys, principals, model access 
 limits are held in memory. Each cached value remembers the *governance version* it was
 built under; a write that changes governance data calls ``governance_changed()``, which
 bumps a counter in Redis (and a local one). Every process re-reads the Redis counter at
-most once per ``POLL_SECONDS``, so a revoked key stops working everywhere within that
-time (plus one TTL at worst if Redis was unreachable). Entries also expire after their TTL
-as a backstop. Without Redis only the local counter exists (one process, immediate).
+most once per ``poll_seconds()`` (CAIPI_SHARED_STATE_POLL_SECONDS, 1 s by default), so a
+revoked key or a changed limit takes effect on every process of every machine within that
+time plus one Redis round trip (plus one TTL at worst if Redis was unreachable). Entries
+also expire after their TTL as a backstop. Without Redis only the local counter exists (one
+process, immediate).
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from caipi.core.redis import RedisError, async_redis, redis_configured, sync_redis
 
 logger = logging.getLogger(__name__)
 
 VERSION_KEY = "caipi:governance:version"
-POLL_SECONDS = 1.0
+
+
+def poll_seconds() -> float:
+    """How often a process re-reads the shared governance version (the convergence bound)."""
+    return float(settings.SHARED_STATE_POLL_SECONDS)
+
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -42,7 +50,7 @@ class _SharedVersion:
         self._refresh: asyncio.Task[None] | None = None  # keeps the background read alive
 
     def _due(self) -> bool:
-        return redis_configured() and self.clock() - self._checked >= POLL_SECONDS
+        return redis_configured() and self.clock() - self._checked >= poll_seconds()
 
     def current(self) -> tuple[int, int]:
         if self._due():
@@ -58,7 +66,7 @@ class _SharedVersion:
 
         The hot path never waits on this read (it cost a Redis round trip on nearly every
         call at low call rates): a change made in another process reaches this one within
-        POLL_SECONDS plus one round trip, instead of within POLL_SECONDS.
+        ``poll_seconds()`` plus one round trip, instead of within ``poll_seconds()``.
         """
         if self._due():
             first = self._checked == 0.0  # never read (or just bumped here): wait this once

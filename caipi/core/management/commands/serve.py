@@ -5,7 +5,9 @@
 2. Django's system checks, with the deployment checks when DEBUG is off: errors stop the
    start, warnings are printed.
 3. ``uvicorn caipi.asgi:application`` in place of this process (``exec``), so signals and
-   the exit status are the server's.
+   the exit status are the server's, with ``--workers`` processes: CAIPI_WEB_WORKERS, or
+   one per CPU core when that is 0 (the default). The workers share their state through
+   Redis and PostgreSQL (docs/architecture.md, "Several processes and machines").
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="uvicorn worker processes (default: CAIPI_WEB_WORKERS; 0 there: one per core).",
+        )
         parser.add_argument(
             "--dry-run",
             action="store_true",
@@ -37,7 +44,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Static files collected in {settings.STATIC_ROOT}.")
         call_command("check", deploy=not settings.DEBUG, fail_level="ERROR")
         argv = self.server_argv(
-            host=options["host"], port=options["port"], workers=options["workers"]
+            host=options["host"], port=options["port"], workers=worker_count(options["workers"])
         )
         if options["dry_run"]:
             self.stdout.write(" ".join(argv))
@@ -53,3 +60,9 @@ class Command(BaseCommand):
             "--host", host, "--port", str(port), "--workers", str(workers),
             "--lifespan", "auto", "--no-server-header", "--proxy-headers",
         ]  # fmt: skip
+
+
+def worker_count(requested: int | None) -> int:
+    """``--workers`` when given, else CAIPI_WEB_WORKERS; 0 means one per CPU core."""
+    count = settings.WEB_WORKERS if requested is None else requested
+    return count if count > 0 else os.cpu_count() or 1
