@@ -214,13 +214,11 @@ def _event(event: bytes) -> dict[str, Any] | None:
 
 def _role_only(parsed: dict[str, Any]) -> bool:
     """The opening chunk of a chat stream: a role and no text (``"content": ""``)."""
-    choices = parsed.get("choices") or ()
-    return (
-        len(choices) == 1
-        and not choices[0].get("finish_reason")
-        and {key: value for key, value in (choices[0].get("delta") or {}).items() if value}
-        == {"role": "assistant"}
-    )
+    choices: list[dict[str, Any]] = parsed.get("choices") or []
+    if len(choices) != 1 or choices[0].get("finish_reason"):
+        return False
+    delta = choices[0].get("delta") or {}
+    return {key: value for key, value in delta.items() if value} == {"role": "assistant"}
 
 
 def _marker(name: str, value: str | int) -> bytes:

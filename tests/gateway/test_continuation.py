@@ -219,3 +219,48 @@ async def test_the_course_chat_goes_on_elsewhere_too(async_client, student, cour
     assert b"error" not in raw
     assert text_of(events) == expected["choices"][0]["message"]["content"]
     assert final_usage(events)["caipi"] == {"continued": 1}
+
+
+@pytest.mark.parametrize("go_on", [True, False], ids=["continued", "not-continued"])
+async def test_calls_in_flight_survive_one_of_three_engines_killed(
+    live_gateway, api_key, settings, go_on
+):
+    """200 streamed and 200 whole calls in flight; one of three engines dies mid-way
+    (when its streams are 30 tokens in). Streams that can go on elsewhere all end well;
+    without continuing, those on the dead engine end with the error event."""
+    settings.GATEWAY_CONTINUE_STREAMS = go_on
+    engine = {"model": "sim-model", "ttft": 0.05, "tpot": 0.02, "output_tokens": 100}
+    with (
+        running_simulator(**engine, die_mid_stream=30) as dying,
+        running_simulator(**engine) as second,
+        running_simulator(**engine) as third,
+    ):
+        await asyncio.to_thread(add_model, "tutor", dying.url, second.url, third.url)
+        limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
+        headers = {"Authorization": f"Bearer {api_key}"}
+        async with httpx.AsyncClient(
+            base_url=live_gateway.url, timeout=60, limits=limits, headers=headers
+        ) as http:
+
+            async def one(n: int) -> str:
+                body = {"model": "tutor", "messages": HELLO, "max_tokens": 100}
+                if n % 2:
+                    response = await http.post("/v1/chat/completions", json=body)
+                    return "whole ok" if response.status_code == 200 else "whole failed"
+                body["stream"] = True
+                async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+                    raw = await response.aread()
+                if response.status_code != 200 or b'"upstream_failed"' in raw:
+                    return "stream failed"
+                return "stream continued" if b'"continued"' in raw else "stream ok"
+
+            ends = await asyncio.gather(*(one(n) for n in range(400)))
+        assert dying.process.wait(timeout=5) == 1
+    counts = {end: ends.count(end) for end in sorted(set(ends))}
+    print(f"\ncontinue={go_on}: {counts}")  # the measured numbers (pytest -s)
+    assert counts.get("whole ok") == 200
+    if go_on:
+        assert counts.get("stream failed", 0) == 0
+        assert counts.get("stream continued", 0) > 0
+    else:
+        assert counts.get("stream failed", 0) > 0
