@@ -55,7 +55,9 @@ def continuable(path: str, request: dict[str, Any] | None, choices: int) -> bool
     if any(request.get(name) for name in NOT_PLAIN):
         return False
     response_format = request.get("response_format")
-    if response_format and (response_format or {}).get("type", "text") != "text":
+    if response_format and (
+        not isinstance(response_format, dict) or response_format.get("type", "text") != "text"
+    ):
         return False
     if path == COMPLETIONS:
         prompt = request.get("prompt")
@@ -76,12 +78,13 @@ class SoFar:
     created: int | None
 
 
-def answer_so_far(chunks: Iterable[bytes], path: str) -> SoFar:
-    """Read the relayed (whole) SSE events: the answer's text so far. Runs once, when a
-    stream broke, never per chunk."""
-    texts: list[str] = []
-    finished = False
-    first: dict[str, Any] | None = None
+def answer_so_far(chunks: Iterable[bytes], path: str, before: SoFar | None = None) -> SoFar:
+    """Read the relayed (whole) SSE events: the answer's text so far, after ``before``
+    (what earlier events said). Runs when a stream broke, and for a long answer once per
+    ``relay.KEEP_BYTES`` of events, never per chunk."""
+    texts: list[str] = [before.text] if before else []
+    finished = before.finished if before else False
+    first: dict[str, Any] = {"id": before.id, "created": before.created} if before else {}
     for event in b"".join(chunks).split(b"\n\n"):
         if not event.startswith(b"data: {"):
             continue
@@ -91,15 +94,12 @@ def answer_so_far(chunks: Iterable[bytes], path: str) -> SoFar:
             continue
         if not isinstance(parsed, dict):
             continue
-        if first is None and "caipi_status" not in parsed:
+        if not first and "caipi_status" not in parsed:
             first = parsed
         for choice in parsed.get("choices") or ():
-            part = (
-                (choice.get("delta") or {}).get("content") if path == CHAT else choice.get("text")
-            )
-            texts.append(part or "")
+            delta = choice.get("delta") or {}
+            texts.append((delta.get("content") if path == CHAT else choice.get("text")) or "")
             finished = finished or bool(choice.get("finish_reason"))
-    first = first or {}
     return SoFar("".join(texts), finished, first.get("id"), first.get("created"))
 
 

@@ -25,6 +25,7 @@ from caipi.core.errors import ApplicationError
 from caipi.gateway import metrics
 from caipi.gateway.continuation import (
     Rewriter,
+    SoFar,
     answer_so_far,
     continuable,
     continuation_body,
@@ -48,6 +49,7 @@ from deploy.vllm_client import UpstreamError
 logger = logging.getLogger(__name__)
 
 TAIL_BYTES = 4096
+KEEP_BYTES = 65536  # events a continuable stream keeps before it reads their text out
 DONE = b"data: [DONE]\n\n"
 
 
@@ -102,8 +104,10 @@ class _Relay:
         "call",
         "events",
         "kept",
+        "kept_bytes",
         "pending",
         "rewriter",
+        "so_far",
         "strip",
         "tail",
         "tried",
@@ -120,6 +124,8 @@ class _Relay:
             call.path, call.request, call.choices
         )
         self.kept: list[bytes] | None = [] if keep else None
+        self.kept_bytes = 0
+        self.so_far: SoFar | None = None  # what events no longer kept said
         self.pending = b""  # the start of an event not complete yet (only when kept)
         self.rewriter: Rewriter | None = None
         self.tried: set[int] = set()
@@ -132,11 +138,15 @@ class _Relay:
             # Whole events only: a stream cut mid-event must not leave half a one behind.
             if self.pending or not chunk.endswith(b"\n\n"):
                 chunk = self.pending + chunk
-                cut = chunk.rfind(b"\n\n") + 2
+                cut = chunk.rfind(b"\n\n") + 2 if b"\n\n" in chunk else 0
                 chunk, self.pending = chunk[:cut], chunk[cut:]
             if self.rewriter is not None:
                 chunk = self.rewriter.rewrite(chunk)
             self.kept.append(chunk)
+            self.kept_bytes += len(chunk)
+            if self.kept_bytes > KEEP_BYTES:  # a long answer: keep its text, not its events
+                self.so_far = answer_so_far(self.kept, self.call.path, self.so_far)
+                self.kept, self.kept_bytes = [], 0
         self.tail = (self.tail + chunk)[-TAIL_BYTES:]
         self.events += chunk.count(b"data: ")
         return without_usage(chunk) if self.strip else chunk
@@ -164,7 +174,7 @@ class _Relay:
             seen.get("completion_tokens") or 0
         )
         prompt = self.rewriter.prompt if self.rewriter else seen.get("prompt_tokens")
-        so_far = answer_so_far(self.kept, call.path)
+        so_far = answer_so_far(self.kept, call.path, self.so_far)
         left = call.max_tokens - done
         if so_far.finished or left <= 0 or not so_far.text:
             return False
@@ -183,6 +193,7 @@ class _Relay:
         self.upstream, self.broken = upstream, False
         self.rewriter = Rewriter(so_far, continued + 1, done, prompt)
         self.tail, self.events, self.pending = b"", 0, b""
+        self.kept, self.kept_bytes, self.so_far = [], 0, so_far
         metrics.stream_continued(call.model.name)
         logger.info(
             "stream of %s continued on endpoint %s after endpoint %s broke (%d tokens so far)",

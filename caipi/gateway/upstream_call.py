@@ -263,8 +263,16 @@ async def call_continue(call: Call, body: bytes, tried: set[int]) -> Upstream:
     send ``body`` to another endpoint of the model, none of ``tried``, with the same
     retries as ``call_open`` and no new reservation (the call's one still holds). Raises
     ``Unavailable`` when no endpoint is left."""
-    rest = replace(call, body=body)
-    return await _route_and_connect(rest, tried)
+    upstream = await _route_and_connect(replace(call, body=body), tried)
+    if upstream.response.status < 300:
+        return upstream
+    # Refused (4xx: the prompt with the answer so far no longer fits, say): not the
+    # endpoint's fault, and nothing to continue with.
+    current = catalog()
+    current.inflight.release(upstream.endpoint.id)
+    current.breaker(upstream.endpoint.id).record_success()
+    upstream.response.release()
+    raise Unavailable(f"The endpoint refused to continue: {upstream.first[:300]!r}")
 
 
 def call_drop(call: Call, upstream: Upstream) -> None:

@@ -145,6 +145,37 @@ async def test_a_stream_whose_engine_dies_goes_on_elsewhere_as_one_answer(live_g
     assert record.outcome == "ok"
 
 
+async def test_a_long_answer_goes_on_from_the_text_read_out_along_the_way(
+    live_gateway, api_key, monkeypatch
+):
+    from caipi.gateway import relay
+
+    monkeypatch.setattr(relay, "KEEP_BYTES", 300)  # a few events, then only their text
+    with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
+        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        raw, killed = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
+        survivor = second if killed == [first] else first
+        expected = await one_engine_answer(survivor)
+    events = sse(raw)
+    assert text_of(events) == expected["choices"][0]["message"]["content"]
+    assert len({event["id"] for event in events[:-1]}) == 1
+
+
+async def test_a_continuation_the_engine_refuses_ends_with_the_error_event(live_gateway, api_key):
+    # 107 tokens fit (prompt 7 + max_tokens 100); the prompt with the answer so far and
+    # the tokens left come to 110 and are refused with 400.
+    engine = {**SLOW, "max_model_len": 108}
+    with running_simulator(**engine) as first, running_simulator(**engine) as second:
+        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        raw, killed = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
+        [record] = await the_usage_record()
+    assert len(killed) == 1
+    assert b'"code":"upstream_failed"' in raw
+    assert raw.endswith(b"data: [DONE]\n\n")
+    assert record.outcome == "error"
+    assert record.completion_tokens >= 4
+
+
 async def test_a_continuation_that_dies_too_goes_on_on_a_third_engine(
     live_gateway, api_key, settings
 ):
