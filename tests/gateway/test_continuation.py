@@ -176,6 +176,31 @@ async def test_a_continuation_the_engine_refuses_ends_with_the_error_event(live_
     assert record.completion_tokens >= 4
 
 
+async def test_a_completion_stream_goes_on_from_the_prompt_and_its_text(live_gateway, api_key):
+    with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
+        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        async with httpx.AsyncClient(base_url=live_gateway.url, timeout=20) as http:
+            body = {"model": "tutor", "prompt": "Once", "max_tokens": 100, "stream": True}
+            headers = {"Authorization": f"Bearer {api_key}"}
+            async with http.stream(
+                "POST", "/v1/completions", json=body, headers=headers
+            ) as response:
+                raw, killed = b"", False
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if raw.count(b'"text":"') >= 4 and not killed:
+                        killed = bool(await kill_the_one_streaming(first, second))
+        [record] = await the_usage_record()
+    events = sse(raw)
+    assert b"error" not in raw
+    assert len({event["id"] for event in events[:-1]}) == 1
+    final = final_usage(events)
+    assert final["caipi"] == {"continued": 1}
+    assert final["usage"]["prompt_tokens"] == 1  # "Once": the first engine's count, once
+    assert final["usage"]["completion_tokens"] == record.completion_tokens > TOKENS
+    assert record.prompt_tokens == 1
+
+
 async def test_a_continuation_that_dies_too_goes_on_on_a_third_engine(
     live_gateway, api_key, settings
 ):
