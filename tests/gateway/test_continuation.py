@@ -210,7 +210,7 @@ async def test_a_continuation_the_engine_refuses_ends_with_the_error_event(live_
     assert b'"code":"upstream_failed"' in raw
     assert raw.endswith(b"data: [DONE]\n\n")
     assert record.outcome == "error"
-    assert record.completion_tokens >= 4
+    assert record.completion_tokens >= 3  # killed after 4 content events, the role's one
 
 
 async def test_a_completion_stream_goes_on_from_the_prompt_and_its_text(live_gateway, api_key):
@@ -275,9 +275,11 @@ async def test_with_no_endpoint_left_the_stream_ends_with_the_error_event(live_g
     assert b'"code":"upstream_failed"' in raw
     assert raw.endswith(b"data: [DONE]\n\n")
     events = sse(raw)
-    assert len(text_of(events).split()) >= 8  # the answer so far, from both engines
+    # The answer so far, from both engines: killed after 4 and 8 content events (the
+    # first is the role's, empty).
+    assert len(text_of(events).split()) >= 7
     # Both engines' tokens are charged, the prompt once.
-    assert record.completion_tokens >= 8
+    assert record.completion_tokens >= 7
     assert record.prompt_tokens < 2 * 7
     assert record.outcome == "error"
 
