@@ -331,8 +331,15 @@ HEALTH_TIMEOUT = env_float(
 GATEWAY_MAX_ATTEMPTS = env_int(
     "CAIPI_GATEWAY_MAX_ATTEMPTS",
     3,
-    "Endpoints one call may try before it fails (only before anything was streamed).",
+    "Endpoints one call may try before it fails; a stream broken mid-way is continued "
+    "on at most this many endpoints in all.",
     minimum=1,
+)
+GATEWAY_CONTINUE_STREAMS = env_bool(
+    "CAIPI_GATEWAY_CONTINUE_STREAMS",
+    True,
+    "Continue a plain text stream whose engine died mid-way on another endpoint of the "
+    "model (off: it ends with an error event).",
 )
 GATEWAY_RETRY_AFTER = env_int(
     "CAIPI_GATEWAY_RETRY_AFTER",

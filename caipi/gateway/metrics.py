@@ -33,8 +33,14 @@ REFUSALS = Counter(
 TOKENS = Counter("caipi_gateway_tokens", "Tokens relayed.", ["model", "endpoint", "kind"])
 UPSTREAM_FAILURES = Counter(
     "caipi_gateway_upstream_failures",
-    "Attempts that failed before streaming (connect error, timeout, 5xx) and were retried.",
+    "Attempts that failed before streaming (connect error, timeout, 5xx) and were retried, "
+    "or broke mid-stream and were continued elsewhere.",
     ["model", "endpoint"],
+)
+CONTINUED = Counter(
+    "caipi_gateway_continued_streams",
+    "Streams continued on another endpoint after theirs broke mid-way.",
+    ["model"],
 )
 TTFT = Histogram(
     "caipi_gateway_time_to_first_token_seconds",
@@ -80,6 +86,10 @@ def call_finished(
 
 def upstream_failure(model: str, endpoint_id: int) -> None:
     _child(UPSTREAM_FAILURES, model, endpoint_id).inc()
+
+
+def stream_continued(model: str) -> None:
+    _child(CONTINUED, model).inc()
 
 
 def refused(status: int) -> None:

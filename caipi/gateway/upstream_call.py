@@ -17,7 +17,9 @@ jobs alike — is opened and closed here, and nowhere else:
    ``Unavailable`` (503 + Retry-After) raised. A model with no *ready* endpoint that is
    starting, sleeping or startable makes the call wait instead (``caipi.gateway.waiting``;
    the normal path only notices this when routing finds nothing).
-3. The answer is passed through by ``caipi.gateway.relay`` (bytes as they arrive).
+3. The answer is passed through by ``caipi.gateway.relay`` (bytes as they arrive). A plain
+   stream whose endpoint breaks mid-way goes on on another endpoint (``call_continue``,
+   ``caipi.gateway.continuation``); the broken one is let go with ``call_drop``.
 4. ``call_close`` ends it: frees the endpoint's in-flight slot, feeds its circuit breaker,
    releases or drops the connection, settles (or releases) the quota, and records metrics
    and usage. It never raises.
@@ -32,7 +34,7 @@ import asyncio
 import enum
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -256,9 +258,37 @@ async def _open_after_waiting(call: Call) -> Upstream:
                 logger.info("%s lost its ready endpoint while a call waited", call.model.name)
 
 
-async def _route_and_connect(call: Call) -> Upstream:
+async def call_continue(call: Call, body: bytes, tried: set[int]) -> Upstream:
+    """Open the rest of a stream whose endpoint broke mid-way (``caipi.gateway.continuation``):
+    send ``body`` to another endpoint of the model, none of ``tried``, with the same
+    retries as ``call_open`` and no new reservation (the call's one still holds). Raises
+    ``Unavailable`` when no endpoint is left."""
+    upstream = await _route_and_connect(replace(call, body=body), tried)
+    if upstream.response.status < 300:
+        return upstream
+    # Refused (4xx: the prompt with the answer so far no longer fits, say): not the
+    # endpoint's fault, and nothing to continue with.
     current = catalog()
-    tried: set[int] = set()
+    current.inflight.release(upstream.endpoint.id)
+    current.breaker(upstream.endpoint.id).record_success()
+    upstream.response.release()
+    raise Unavailable(f"The endpoint refused to continue: {upstream.first[:300]!r}")
+
+
+def call_drop(call: Call, upstream: Upstream) -> None:
+    """Let go of an endpoint that broke mid-stream once the stream went on elsewhere: free
+    its in-flight slot, count the failure on its breaker, drop the connection. The quota
+    and usage are settled once, by ``call_close`` on the endpoint that ends the stream."""
+    current = catalog()
+    current.inflight.release(upstream.endpoint.id)
+    current.breaker(upstream.endpoint.id).record_failure()
+    upstream.response.close()
+    metrics.upstream_failure(call.model.name, upstream.endpoint.id)
+
+
+async def _route_and_connect(call: Call, tried: set[int] | None = None) -> Upstream:
+    current = catalog()
+    tried = set() if tried is None else tried
     for _ in range(settings.GATEWAY_MAX_ATTEMPTS):
         chosen = choose_endpoint(
             current.candidates(call.model),
@@ -287,7 +317,7 @@ async def _route_and_connect(call: Call) -> Upstream:
     model = current.models.get(call.model.name, call.model)
     if not tried and model is not call.model:  # the catalog changed since call_prepare
         call.model = model
-        return await _route_and_connect(call)
+        return await _route_and_connect(call, tried)
     if not tried and waiting.may_wait(model) and not waiting.has_ready(model):
         raise NoReadyEndpoint(f"The model '{call.model.name}' is starting.")
     raise Unavailable(

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--error-rate", type=float, default=0.0, help="fraction answered with 500")
     add("--hang-rate", type=float, default=0.0, help="fraction never answered")
     add("--die-after", type=int, default=None, help="exit(1) after N inference requests")
+    add("--die-mid-stream", type=int, default=None, help="exit(1) once a stream sent N tokens")
     add("--startup-delay", type=float, default=0.0, help="seconds of 503 before ready")
     add("--enable-sleep-mode", action="store_true", help="serve /sleep, /wake_up, /is_sleeping")
     add("--sleep-time", type=float, default=0.5, help="seconds POST /sleep takes")

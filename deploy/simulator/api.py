@@ -23,6 +23,8 @@ Simulator-only behaviour:
   re-ranking can be tested.
 - ``--die-after N``: the process exits with status 1 right after the N-th inference
   request (valid or not) has ended, cutting off whatever else is in flight.
+- ``--die-mid-stream N``: the process exits with status 1 as soon as one stream has sent
+  its N-th token (and has more to send), cutting off every stream in flight mid-way.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy.simulator.config import SimulatorConfig
-from deploy.simulator.engine import Engine, Sequence
+from deploy.simulator.engine import Engine, Sequence, Sink
 from deploy.simulator.httpserver import Exchange, Request
 from deploy.simulator.metrics import CONTENT_TYPE
 from deploy.simulator.protocol import (
@@ -146,6 +148,12 @@ class SimulatorApp:
 
         return hmac.compare_digest(given.encode(), self._expected_auth.encode())
 
+    def _die_mid_stream(self) -> None:
+        logger.warning(
+            "exiting: a stream sent %s tokens (--die-mid-stream)", self.config.die_mid_stream
+        )
+        self._loop.call_later(DIE_GRACE_SECONDS, os._exit, 1)
+
     def _die(self) -> None:
         logger.warning("exiting after %s inference requests (--die-after)", self.config.die_after)
         self._loop.call_later(DIE_GRACE_SECONDS, os._exit, 1)
@@ -193,9 +201,12 @@ class SimulatorApp:
             min_tokens=request.min_tokens,
             ignore_eos=request.ignore_eos,
             stop=request.stop,
+            offset=request.offset,
         )
         model = self.config.model_name
-        sink = StreamSink(exchange, request, model) if request.stream else None
+        sink: Sink | None = StreamSink(exchange, request, model) if request.stream else None
+        if sink is not None and self.config.die_mid_stream:
+            sink = DyingSink(sink, self.config.die_mid_stream, self._die_mid_stream)
         seq = Sequence(
             prompt_tokens=request.prompt_tokens,
             pieces=plan.pieces,
@@ -239,3 +250,20 @@ class SimulatorApp:
             parsed.documents, scores, parsed.top_n, parsed.prompt_tokens, self.config.model_name
         )
         exchange.respond(200, body)
+
+
+class DyingSink:
+    """A stream's sink that calls ``die`` once its stream has sent ``tokens`` tokens with
+    more still to come (``--die-mid-stream``)."""
+
+    __slots__ = ("_die", "_sink", "_tokens")
+
+    def __init__(self, sink: Sink, tokens: int, die: Callable[[], None]) -> None:
+        self._sink = sink
+        self._tokens = tokens
+        self._die = die
+
+    def __call__(self, seq: Sequence, start: int, end: int) -> None:
+        self._sink(seq, start, end)
+        if start < self._tokens <= end < len(seq.pieces):
+            self._die()

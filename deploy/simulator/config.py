@@ -38,6 +38,7 @@ class SimulatorConfig:
     error_rate: float = 0.0
     hang_rate: float = 0.0
     die_after: int | None = None
+    die_mid_stream: int | None = None
     startup_delay: float = 0.0
     enable_sleep_mode: bool = False
     sleep_time: float = 0.5
@@ -71,6 +72,10 @@ class SimulatorConfig:
                 (0 <= self.hang_rate <= 1, "hang-rate must be in [0, 1]"),
                 (self.error_rate + self.hang_rate <= 1, "error-rate + hang-rate must be <= 1"),
                 (self.die_after is None or self.die_after >= 1, "die-after must be >= 1"),
+                (
+                    self.die_mid_stream is None or self.die_mid_stream >= 1,
+                    "die-mid-stream must be >= 1",
+                ),
                 (self.slowdown >= 0 and self.startup_delay >= 0, "slowdown/startup-delay >= 0"),
                 (self.sleep_time >= 0 and self.wake_time >= 0, "sleep-time/wake-time >= 0"),
                 (self.embedding_dim >= 1, "embedding-dim must be >= 1"),

@@ -121,17 +121,21 @@ class Engine:
         min_tokens: int = 0,
         ignore_eos: bool = False,
         stop: tuple[str, ...] = (),
+        offset: int = 0,
     ) -> OutputPlan:
         """Decide the answer's tokens and finish reason.
 
         The length is drawn from ``--output-dist`` around ``--output-tokens`` (the
         simulated "end of sequence"), raised to ``min_tokens`` and capped by
         ``max_tokens``; hitting the cap finishes with "length", as vLLM reports it.
+        ``offset`` tokens of the answer were already written (``continue_final_message``):
+        the plan is the rest of the answer the same prompt would have had from the start.
         """
-        natural = max_tokens if ignore_eos else max(self._draw_length(), min_tokens)
+        drawn = max(self._draw_length() - offset, 1)
+        natural = max_tokens if ignore_eos else max(drawn, min_tokens)
         count = min(natural, max_tokens)
         finish = "length" if natural >= max_tokens else "stop"
-        pieces = generate_pieces(self.config.seed, prompt, count)
+        pieces = generate_pieces(self.config.seed, prompt, offset + count)[offset:]
         kept, matched = apply_stop(pieces, stop)
         if matched is not None:
             return OutputPlan(kept, "stop", matched)

@@ -74,6 +74,7 @@ class GenerationRequest:
     stream: bool
     include_usage: bool
     continuous_usage: bool = False
+    offset: int = 0  # tokens of the answer already written (continue_final_message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,7 @@ def _generation(
     prompt: str,
     prompt_tokens: int,
     config: SimulatorConfig,
+    offset: int = 0,
 ) -> GenerationRequest:
     _check_ranges(body)
     stream, include_usage, continuous = _stream_flags(body)
@@ -233,6 +235,7 @@ def _generation(
         stream=stream,
         include_usage=include_usage,
         continuous_usage=continuous,
+        offset=offset,
     )
 
 
@@ -259,8 +262,31 @@ def parse_chat(body: dict[str, Any], config: SimulatorConfig) -> GenerationReque
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages must be a non-empty list of messages", "messages")
     contents = [_message_text(message, index) for index, message in enumerate(messages)]
-    prompt = "\n".join(contents)
-    return _generation("chat", body, prompt, count_chat_tokens(contents), config)
+    tokens = count_chat_tokens(contents)
+    if not _continues(body, messages):
+        return _generation("chat", body, "\n".join(contents), tokens, config)
+    # The answer so far is the final message: generate the rest of the answer the earlier
+    # messages would have had (one token per word, see text.py), so a continued answer
+    # joins up with its beginning as if one engine had written it all.
+    offset = len(contents[-1].split())
+    return _generation("chat", body, "\n".join(contents[:-1]), tokens, config, offset)
+
+
+def _continues(body: dict[str, Any], messages: list[Any]) -> bool:
+    """vLLM's ``continue_final_message``: the last (assistant) message is an unfinished
+    answer to go on with, instead of a new one (which ``add_generation_prompt`` starts)."""
+    if not _typed(body, "continue_final_message", (bool,), "a valid boolean"):
+        return False
+    if _typed(body, "add_generation_prompt", (bool,), "a valid boolean") is not False:
+        raise bad_request(
+            "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+        )
+    if messages[-1].get("role") != "assistant" or len(messages) < 2:
+        raise bad_request(
+            "continue_final_message needs an assistant message last, after the prompt.",
+            "messages",
+        )
+    return True
 
 
 def _prompt_of(value: Any, param: str) -> tuple[str, int]:

@@ -62,7 +62,10 @@ async def test_calls_survive_an_endpoint_dying_under_load(v1):
     assert statuses == [200] * 60
 
 
-async def test_a_mid_stream_failure_ends_with_an_error_event_and_done(live_gateway, api_key):
+async def test_a_mid_stream_failure_with_no_other_endpoint_ends_with_an_error_event_and_done(
+    live_gateway, api_key
+):
+    # With another endpoint the stream would go on there (see test_continuation.py).
     with running_simulator(model="sim-model", ttft=0.01, tpot=0.05, output_tokens=200) as dying:
         await asyncio.to_thread(add_model, "tutor", dying.url)
         async with httpx.AsyncClient(base_url=live_gateway.url, timeout=10) as http:
