@@ -123,33 +123,27 @@ def demand_last_call(*, model_id: int) -> float | None:
 async def demand_claim_wake(*, endpoint_id: int, seconds: float) -> bool:
     """Claim the right to wake the endpoint for ``seconds``; False when another process
     holds the claim (it is waking it already). Raises RedisError."""
-    now = time.monotonic()
-    if not redis_configured():
-        with _lock:
-            if _local_wakes.get(endpoint_id, 0.0) > now:
-                return False
-            _local_wakes[endpoint_id] = now + seconds
-            return True
-    claimed = await async_redis().set(
-        _WAKE.format(endpoint_id), 1, nx=True, px=max(1, int(seconds * 1000))
-    )
-    return bool(claimed)
+    return await _claim(_WAKE.format(endpoint_id), _local_wakes, endpoint_id, seconds)
 
 
 async def demand_claim_start(*, model_id: int, seconds: float) -> bool:
     """Claim the right to ask the reconciler for a start of the model now, for ``seconds``;
     False when another process asked already (a burst over many processes sends one
     reconciler task, not hundreds). Raises RedisError."""
-    now = time.monotonic()
+    return await _claim(_START.format(model_id), _local_starts, model_id, seconds)
+
+
+async def _claim(key: str, local: dict[int, float], item: int, seconds: float) -> bool:
+    """A claim held for ``seconds``: a Redis key set if absent (shared by every process),
+    or, without Redis, this process's own table."""
     if not redis_configured():
+        now = time.monotonic()
         with _lock:
-            if _local_starts.get(model_id, 0.0) > now:
+            if local.get(item, 0.0) > now:
                 return False
-            _local_starts[model_id] = now + seconds
+            local[item] = now + seconds
             return True
-    claimed = await async_redis().set(
-        _START.format(model_id), 1, nx=True, px=max(1, int(seconds * 1000))
-    )
+    claimed = await async_redis().set(key, 1, nx=True, px=max(1, int(seconds * 1000)))
     return bool(claimed)
 
 

@@ -186,3 +186,29 @@ def linked(db, course, moodle) -> Platform:
     )
     lms_sources.connect()  # other tests may have replaced the registered source
     return platform
+
+
+@pytest.fixture
+def output_budget(api_user: User, redis_url: str, settings):  # type: ignore[no-untyped-def]
+    """Erin's completion tokens counted in the real test Redis (a limit far away): a function
+    giving how many she has been charged."""
+    import redis
+
+    from caipi.core.redis import reset_clients
+    from caipi.governance.limits import LIMITS
+    from caipi.governance.models import QuotaLimit
+
+    settings.REDIS_URL = redis_url
+    reset_clients()
+    LIMITS.clear()
+    limit = QuotaLimit.objects.create(
+        scope="user", user=api_user, metric="output_tokens", window="day", size=1_000_000
+    )
+    counters = redis.Redis.from_url(redis_url)
+
+    def charged() -> int:
+        return sum(int(counters.get(k) or 0) for k in counters.keys(f"caipi:q:{limit.pk}:*"))
+
+    yield charged
+    LIMITS.clear()
+    reset_clients()

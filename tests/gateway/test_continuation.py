@@ -147,39 +147,19 @@ async def test_a_stream_whose_engine_dies_goes_on_elsewhere_as_one_answer(live_g
 
 @pytest.mark.redis
 async def test_a_continued_stream_is_charged_once_against_its_reservation(
-    live_gateway, api_key, api_user, redis_url, settings
+    live_gateway, api_key, output_budget
 ):
-    import redis
-
-    from caipi.core.redis import reset_clients
-    from caipi.governance.limits import LIMITS
-    from caipi.governance.models import QuotaLimit
-
-    settings.REDIS_URL = redis_url
-    await asyncio.to_thread(reset_clients)
-    LIMITS.clear()
-    limit = await sync_to_async(QuotaLimit.objects.create)(
-        scope="user", user=api_user, metric="output_tokens", window="day", size=1_000_000
-    )
-    counters = redis.Redis.from_url(redis_url)
-
-    def charged() -> int:
-        return sum(int(counters.get(k) or 0) for k in counters.keys(f"caipi:q:{limit.pk}:*"))
-
-    try:
-        with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-            await asyncio.to_thread(add_model, "tutor", first.url, second.url)
-            raw, _ = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
-            for _ in range(100):  # settled just after the last byte went out
-                if charged() == TOKENS:
-                    break
-                await asyncio.sleep(0.05)
-        assert b'"continued":1' in raw
-        # The reservation was max_tokens (100); settled once at every generated token.
-        assert charged() == TOKENS
-    finally:
-        LIMITS.clear()
-        await asyncio.to_thread(reset_clients)
+    charged = output_budget
+    with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
+        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        raw, _ = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
+        for _ in range(100):  # settled just after the last byte went out
+            if charged() == TOKENS:
+                break
+            await asyncio.sleep(0.05)
+    assert b'"continued":1' in raw
+    # The reservation was max_tokens (100); settled once at every generated token.
+    assert charged() == TOKENS
 
 
 async def test_a_long_answer_goes_on_from_the_text_read_out_along_the_way(

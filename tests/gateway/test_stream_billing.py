@@ -14,11 +14,7 @@ import urllib.request
 import httpx
 import orjson
 import pytest
-import redis
 
-from caipi.core.redis import reset_clients
-from caipi.governance.limits import LIMITS
-from caipi.governance.models import QuotaLimit
 from tests.gateway.conftest import add_model
 from tests.support.simulator import running_simulator
 
@@ -40,25 +36,6 @@ def chunky_engine(transactional_db):
     ) as sim:
         add_model("tutor", sim.url)
         yield sim
-
-
-@pytest.fixture
-def output_budget(api_user, redis_url: str, settings):
-    """Erin's completion tokens, counted in the real test Redis (a limit far away)."""
-    settings.REDIS_URL = redis_url
-    reset_clients()
-    LIMITS.clear()
-    limit = QuotaLimit.objects.create(
-        scope="user", user=api_user, metric="output_tokens", window="day", size=1_000_000
-    )
-    client = redis.Redis.from_url(redis_url)
-
-    def charged() -> int:
-        return sum(int(client.get(k) or 0) for k in client.keys(f"caipi:q:{limit.pk}:*"))
-
-    yield charged
-    LIMITS.clear()
-    reset_clients()
 
 
 def _events(raw: bytes) -> list[dict]:

@@ -14,12 +14,8 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-import redis
 
-from caipi.core.redis import reset_clients
 from caipi.gateway.catalog import catalog
-from caipi.governance.limits import LIMITS
-from caipi.governance.models import QuotaLimit
 from deploy.models import Endpoint
 from tests.gateway.conftest import add_model
 from tests.support.simulator import running_simulator
@@ -68,24 +64,6 @@ def slow_engine(transactional_db):
     with running_simulator(model="sim-model", ttft=0.01, tpot=0.05, output_tokens=200) as sim:
         add_model("tutor", sim.url)
         yield sim
-
-
-@pytest.fixture
-def output_budget(api_user, redis_url: str, settings):
-    settings.REDIS_URL = redis_url
-    reset_clients()
-    LIMITS.clear()
-    limit = QuotaLimit.objects.create(
-        scope="user", user=api_user, metric="output_tokens", window="day", size=1_000_000
-    )
-    client = redis.Redis.from_url(redis_url)
-
-    def charged() -> int:
-        return sum(int(client.get(k) or 0) for k in client.keys(f"caipi:q:{limit.pk}:*"))
-
-    yield charged
-    LIMITS.clear()
-    reset_clients()
 
 
 def _engine(sim, series: str, label: str = "") -> float:
