@@ -1,0 +1,175 @@
+"""Registration fetches connect to exactly the address CAIPI checked (issue 9.4, DNS rebinding).
+
+An attacker's name can resolve to a public address when CAIPI checks it and to 127.0.0.1 or
+169.254.169.254 a moment later, when the HTTP client would resolve it again to connect. Here
+the DNS is the guard's resolver seam (``registration_guard.resolve``), and "the internet" is
+urllib3's socket factory, which records where CAIPI connects and carries the connections for
+the public address 93.184.215.14 to the test LMS on loopback.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+import urllib3.util.connection
+
+from lms_connectors.errors import LtiRefused
+from lms_connectors.http import HttpError, pinned_session
+from lms_connectors.models import Platform
+from lms_connectors.services import registration_guard
+from lms_connectors.services.registration_guard import address_pin, registration_invite_create
+
+PUBLIC = "93.184.215.14"
+NAME = "lms.uni.example"
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.LTI_REGISTRATION_ALLOW_PRIVATE = False
+    settings.LTI_TRUSTED_ISSUERS = []
+    settings.SITE_URL = "https://caipi.uni.invalid"
+
+
+@pytest.fixture
+def dns(monkeypatch) -> dict[str, list[list[str]]]:
+    """Answers per name, one list per lookup; the last answer repeats. Lookups are recorded."""
+    answers: dict[str, list[list[str]]] = {}
+
+    def resolve(host: str, port: int) -> list[str]:
+        queue = answers[host]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    monkeypatch.setattr(registration_guard, "resolve", resolve)
+    return answers
+
+
+@pytest.fixture
+def connections(monkeypatch, lms) -> list[tuple[str, int]]:
+    """Every (host, port) CAIPI opens a TCP connection to; the public address reaches the LMS."""
+    opened: list[tuple[str, int]] = []
+    real: Callable[..., socket.socket] = urllib3.util.connection.create_connection
+    lms_port = int(lms.base_url.rsplit(":", 1)[1])
+
+    def create_connection(address, *args, **kwargs):
+        opened.append(address)
+        if address == (PUBLIC, lms_port):
+            return real(("127.0.0.1", lms_port), *args, **kwargs)
+        raise ConnectionRefusedError(f"test network: nothing at {address}")
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", create_connection)
+    return opened
+
+
+@pytest.fixture
+def public_lms(lms, dns, connections):
+    """The test LMS under a public name: NAME resolves to PUBLIC, which reaches the LMS."""
+    port = lms.base_url.rsplit(":", 1)[1]
+    lms.base_url = f"http://{NAME}:{port}"
+    dns[NAME] = [[PUBLIC]]
+    return lms
+
+
+def _register(client, lms, admin, **changes):
+    url = registration_invite_create(created_by=admin)
+    query = {
+        "openid_configuration": lms.url("/mod/lti/openid-configuration.php"),
+        "registration_token": lms.registration_token(),
+        **changes,
+    }
+    return client.get(url.removeprefix("https://caipi.uni.invalid"), query)
+
+
+def test_every_registration_fetch_connects_to_the_checked_address_and_keeps_the_name(
+    client, db, admin, public_lms, connections
+):
+    response = _register(client, public_lms, admin)
+
+    assert response.status_code == 200, response.content
+    assert Platform.objects.get().issuer == public_lms.issuer
+    port = int(public_lms.base_url.rsplit(":", 1)[1])
+    # configuration, JWKS (token check), registration POST: three fetches, one address
+    assert connections == [(PUBLIC, port)] * 3
+    assert public_lms.hosts == [f"{NAME}:{port}"] * 3
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_never_reaches_loopback(
+    client, db, admin, public_lms, dns, connections
+):
+    # Public for the first lookup, loopback for every later one (the rebinding attack).
+    dns[NAME] = [[PUBLIC], ["127.0.0.1"]]
+
+    response = _register(client, public_lms, admin)
+
+    assert response.status_code == 400 and b"private_address" in response.content
+    port = int(public_lms.base_url.rsplit(":", 1)[1])
+    assert connections == [(PUBLIC, port)]  # the configuration, from the checked address
+    assert not Platform.objects.exists() and public_lms.registrations == []
+
+
+def test_a_name_with_any_private_address_among_its_answers_is_refused(dns, connections):
+    dns[NAME] = [[PUBLIC, "169.254.169.254"]]
+
+    with pytest.raises(LtiRefused) as refused:
+        address_pin(url=f"https://{NAME}/mod/lti/openid-configuration.php")
+
+    assert refused.value.code == "private_address"
+    assert connections == []
+
+
+def test_a_name_that_does_not_resolve_is_refused_as_unreachable(dns):
+    dns[NAME] = [[]]
+
+    with pytest.raises(LtiRefused) as refused:
+        address_pin(url=f"https://{NAME}/mod/lti/openid-configuration.php")
+
+    assert refused.value.code == "platform_unreachable"
+
+
+def test_a_redirect_to_loopback_is_refused_and_not_followed(
+    client, db, admin, public_lms, connections
+):
+    port = int(public_lms.base_url.rsplit(":", 1)[1])
+    public_lms.redirects["/moved"] = f"http://127.0.0.1:{port}/mod/lti/openid-configuration.php"
+
+    response = _register(client, public_lms, admin, openid_configuration=public_lms.url("/moved"))
+
+    assert response.status_code == 400 and b"platform_unreachable" in response.content
+    assert connections == [(PUBLIC, port)]
+    assert not Platform.objects.exists()
+
+
+def test_a_redirect_is_not_followed_even_where_private_addresses_are_allowed(
+    client, db, admin, lms, settings
+):
+    settings.LTI_REGISTRATION_ALLOW_PRIVATE = True
+    lms.redirects["/moved"] = lms.url("/mod/lti/openid-configuration.php")
+
+    response = _register(client, lms, admin, openid_configuration=lms.url("/moved"))
+
+    assert response.status_code == 400 and b"platform_unreachable" in response.content
+    assert lms.hosts == [lms.base_url.removeprefix("http://")]  # only the redirecting request
+
+
+def test_a_pinned_session_reaches_a_name_no_dns_knows_through_its_address(lms, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy would resolve the name
+    port = lms.base_url.rsplit(":", 1)[1]
+    url = f"http://{NAME}:{port}/mod/lti/certs.php"
+
+    with pinned_session(url=url, address="127.0.0.1") as session:
+        answer = session.get(url)
+
+    assert answer.status_code == 200 and answer.json() == lms.jwks()
+    assert lms.hosts == [f"{NAME}:{port}"]
+
+
+def test_a_pinned_session_refuses_a_request_for_another_host(lms):
+    port = lms.base_url.rsplit(":", 1)[1]
+
+    session = pinned_session(url=f"http://{NAME}:{port}/", address="127.0.0.1")
+
+    with session, pytest.raises(HttpError):
+        session.get(f"http://other.uni.example:{port}/mod/lti/certs.php")
+
+    assert lms.hosts == []
