@@ -10,10 +10,18 @@ the public address 93.184.215.14 to the test LMS on loopback.
 from __future__ import annotations
 
 import socket
+import ssl
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import urllib3.util.connection
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from lms_connectors.errors import LtiRefused
 from lms_connectors.http import HttpError, pinned_session
@@ -173,3 +181,89 @@ def test_a_pinned_session_refuses_a_request_for_another_host(lms):
         session.get(f"http://other.uni.example:{port}/mod/lti/certs.php")
 
     assert lms.hosts == []
+
+
+def _tls_server(tmp_path, cert_name: str):
+    """An HTTPS server on loopback whose self-signed certificate names ``cert_name``; it records
+    the SNI name each client sent. Returns (server, CA file, SNI names)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cert_name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(cert_name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    sni: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda _sock, name, _ctx: sni.append(name)
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = self.headers.get("Host", "").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, str(cert_file), sni
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    servers = []
+
+    def start(cert_name: str):
+        started = _tls_server(tmp_path, cert_name)
+        servers.append(started[0])
+        return started
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_pinned_https_fetch_sends_the_name_as_sni_and_checks_the_certificate_for_it(
+    tls_server,
+):
+    server, ca_file, sni = tls_server(NAME)
+    url = f"https://{NAME}:{server.server_address[1]}/"
+
+    with pinned_session(url=url, address="127.0.0.1") as session:
+        answer = session.get(url, verify=ca_file)
+
+    assert answer.status_code == 200 and answer.text == f"{NAME}:{server.server_address[1]}"
+    assert sni == [NAME]
+
+
+def test_a_pinned_https_fetch_refuses_a_certificate_for_another_name(tls_server):
+    server, ca_file, _ = tls_server("other.uni.example")
+    url = f"https://{NAME}:{server.server_address[1]}/"
+    session = pinned_session(url=url, address="127.0.0.1")
+
+    with session, pytest.raises(HttpError):
+        session.get(url, verify=ca_file)
