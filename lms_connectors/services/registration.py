@@ -81,8 +81,8 @@ def _refuse(code: str, message: Message, **kwargs: Any) -> LtiRefused:
 
 
 def _http(url: str) -> LmsSession:
-    """A session for ``url`` alone, pinned to the address the guard checked (no redirects)."""
-    return pinned_session(url=url, address=guard.address_pin(url=url))
+    """A session for ``url`` alone, pinned to the addresses the guard checked (no redirects)."""
+    return pinned_session(url=url, addresses=guard.addresses_pin(url=url))
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -10,8 +10,8 @@ a way to make CAIPI post to internal services). The rules, as careful LTI tools 
 2. Every address CAIPI calls must resolve to public addresses only; private, loopback,
    link-local and other special addresses are refused unless
    CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE is on (a lab, the demo, the tests). The name is
-   resolved once per fetch (``address_pin``) and the connection goes to exactly the address
-   that was checked, so a name that resolves differently a moment later (DNS rebinding)
+   resolved once per fetch (``addresses_pin``) and the connection goes only to the addresses
+   that were checked, so a name that resolves differently a moment later (DNS rebinding)
    cannot steer the request to an internal address; redirects are not followed.
 3. The registration endpoint, JWKS and token endpoint must have the issuer's origin.
 4. Refusals never say what a foreign host answered (status, body): one message for
@@ -128,12 +128,12 @@ def resolve(host: str, port: int) -> list[str]:
 
 def address_check(*, url: str) -> None:
     """Refuse a URL that is not http(s) or whose host resolves to a non-public address."""
-    address_pin(url=url)
+    addresses_pin(url=url)
 
 
-def address_pin(*, url: str) -> str:
-    """The one address CAIPI will connect to for ``url``: its host resolved once, and refused
-    when ANY of the addresses it resolves to is not public (unless private ones are allowed).
+def addresses_pin(*, url: str) -> list[str]:
+    """The addresses CAIPI will connect to for ``url`` (and no others): its host resolved
+    once, refused when ANY of them is not public (unless private ones are allowed).
 
     A name that does not resolve is refused with the same message as an unreachable host
     (nothing about it is echoed).
@@ -157,7 +157,7 @@ def address_pin(*, url: str) -> str:
                 "CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE)."
             ),
         )
-    return addresses[0]
+    return addresses
 
 
 UNREACHABLE = _(

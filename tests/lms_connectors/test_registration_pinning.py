@@ -27,7 +27,7 @@ from lms_connectors.errors import LtiRefused
 from lms_connectors.http import HttpError, pinned_session
 from lms_connectors.models import Platform
 from lms_connectors.services import registration_guard
-from lms_connectors.services.registration_guard import address_pin, registration_invite_create
+from lms_connectors.services.registration_guard import addresses_pin, registration_invite_create
 
 PUBLIC = "93.184.215.14"
 NAME = "lms.uni.example"
@@ -102,6 +102,19 @@ def test_every_registration_fetch_connects_to_the_checked_address_and_keeps_the_
     assert public_lms.hosts == [f"{NAME}:{port}"] * 3
 
 
+def test_when_a_checked_address_does_not_answer_the_next_checked_address_is_tried(
+    client, db, admin, public_lms, dns, connections
+):
+    dns[NAME] = [["93.184.215.15", PUBLIC]]  # the first refuses connections in the test network
+
+    response = _register(client, public_lms, admin)
+
+    assert response.status_code == 200, response.content
+    port = int(public_lms.base_url.rsplit(":", 1)[1])
+    assert connections == [("93.184.215.15", port), (PUBLIC, port)] * 3
+    assert len(public_lms.registrations) == 1
+
+
 def test_a_name_that_rebinds_to_loopback_after_the_check_never_reaches_loopback(
     client, db, admin, public_lms, dns, connections
 ):
@@ -120,7 +133,7 @@ def test_a_name_with_any_private_address_among_its_answers_is_refused(dns, conne
     dns[NAME] = [[PUBLIC, "169.254.169.254"]]
 
     with pytest.raises(LtiRefused) as refused:
-        address_pin(url=f"https://{NAME}/mod/lti/openid-configuration.php")
+        addresses_pin(url=f"https://{NAME}/mod/lti/openid-configuration.php")
 
     assert refused.value.code == "private_address"
     assert connections == []
@@ -130,7 +143,7 @@ def test_a_name_that_does_not_resolve_is_refused_as_unreachable(dns):
     dns[NAME] = [[]]
 
     with pytest.raises(LtiRefused) as refused:
-        address_pin(url=f"https://{NAME}/mod/lti/openid-configuration.php")
+        addresses_pin(url=f"https://{NAME}/mod/lti/openid-configuration.php")
 
     assert refused.value.code == "platform_unreachable"
 
@@ -165,7 +178,7 @@ def test_a_pinned_session_reaches_a_name_no_dns_knows_through_its_address(lms, m
     port = lms.base_url.rsplit(":", 1)[1]
     url = f"http://{NAME}:{port}/mod/lti/certs.php"
 
-    with pinned_session(url=url, address="127.0.0.1") as session:
+    with pinned_session(url=url, addresses=["127.0.0.1"]) as session:
         answer = session.get(url)
 
     assert answer.status_code == 200 and answer.json() == lms.jwks()
@@ -175,7 +188,7 @@ def test_a_pinned_session_reaches_a_name_no_dns_knows_through_its_address(lms, m
 def test_a_pinned_session_refuses_a_request_for_another_host(lms):
     port = lms.base_url.rsplit(":", 1)[1]
 
-    session = pinned_session(url=f"http://{NAME}:{port}/", address="127.0.0.1")
+    session = pinned_session(url=f"http://{NAME}:{port}/", addresses=["127.0.0.1"])
 
     with session, pytest.raises(HttpError):
         session.get(f"http://other.uni.example:{port}/mod/lti/certs.php")
@@ -253,7 +266,7 @@ def test_a_pinned_https_fetch_sends_the_name_as_sni_and_checks_the_certificate_f
     server, ca_file, sni = tls_server(NAME)
     url = f"https://{NAME}:{server.server_address[1]}/"
 
-    with pinned_session(url=url, address="127.0.0.1") as session:
+    with pinned_session(url=url, addresses=["127.0.0.1"]) as session:
         answer = session.get(url, verify=ca_file)
 
     assert answer.status_code == 200 and answer.text == f"{NAME}:{server.server_address[1]}"
@@ -263,7 +276,7 @@ def test_a_pinned_https_fetch_sends_the_name_as_sni_and_checks_the_certificate_f
 def test_a_pinned_https_fetch_refuses_a_certificate_for_another_name(tls_server):
     server, ca_file, _ = tls_server("other.uni.example")
     url = f"https://{NAME}:{server.server_address[1]}/"
-    session = pinned_session(url=url, address="127.0.0.1")
+    session = pinned_session(url=url, addresses=["127.0.0.1"])
 
     with session, pytest.raises(HttpError):
         session.get(url, verify=ca_file)
