@@ -3,7 +3,8 @@
 Dynamic registration (IMS LTI-DR 1.0), as Moodle 4.x/5.x speaks it:
 
 0. Only an admin-generated one-time URL, or a trusted LMS host, may start it, and only
-   public addresses are called (``registration_guard``).
+   public addresses are called, each fetch connecting to exactly the address that was
+   checked, without redirects (``registration_guard``).
 1. The LMS opens ``/lti/register/<invite>/?openid_configuration=URL&registration_token=T``.
 2. CAIPI fetches the platform's OpenID configuration (bearer: the token) and checks it:
    the issuer has the configuration URL's origin, the endpoints CAIPI needs are there,
@@ -33,7 +34,7 @@ from django.utils.translation import gettext_lazy as _
 from caipi.core.errors import Message
 from lms_connectors import claims
 from lms_connectors.errors import CLOCK_HINT, LtiRefused
-from lms_connectors.http import HttpError, LmsSession, lms_session
+from lms_connectors.http import HttpError, LmsSession, pinned_session
 from lms_connectors.middleware import frame_ancestors_forget
 from lms_connectors.models import Deployment, Platform, RegistrationMethod
 from lms_connectors.services import registration_guard as guard
@@ -79,10 +80,9 @@ def _refuse(code: str, message: Message, **kwargs: Any) -> LtiRefused:
     return LtiRefused(code, message, **kwargs)
 
 
-def _http() -> LmsSession:
-    session = lms_session()
-    session.max_redirects = 0  # a registration must not be redirected elsewhere
-    return session
+def _http(url: str) -> LmsSession:
+    """A session for ``url`` alone, pinned to the addresses the guard checked (no redirects)."""
+    return pinned_session(url=url, addresses=guard.addresses_pin(url=url))
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -96,10 +96,10 @@ def openid_configuration_fetch(*, url: str, token: str) -> dict[str, Any]:
     Whatever went wrong fetching it (no answer, an error status, not JSON), the refusal is
     the same: what a foreign host answered is logged, never shown.
     """
-    guard.address_check(url=url)
+    session = _http(url)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with _http() as client:
+        with session as client:
             response = client.get(url, headers=headers, allow_redirects=False)
         if response.status_code != 200:
             raise ValueError(f"status {response.status_code}")
@@ -142,9 +142,10 @@ def registration_token_check(*, token: str, jwks_uri: str) -> None:
     """
     if token.count(".") != 2:
         return
+    session = _http(jwks_uri)
     try:
         kid = jwt.get_unverified_header(token).get("kid")
-        with _http() as client:
+        with session as client:
             key_set = jwt.PyJWKSet.from_dict(client.get(jwks_uri, allow_redirects=False).json())
         keys = [key for key in key_set.keys if kid is None or key.key_id == kid]
         if not keys:
@@ -205,8 +206,9 @@ def tool_registration_payload(*, config: dict[str, Any]) -> dict[str, Any]:
 def _registration_post(*, config: dict[str, Any], token: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     payload = tool_registration_payload(config=config)
+    session = _http(config["registration_endpoint"])
     try:
-        with _http() as client:
+        with session as client:
             response = client.post(
                 config["registration_endpoint"],
                 json=payload,

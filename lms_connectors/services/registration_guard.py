@@ -9,7 +9,10 @@ a way to make CAIPI post to internal services). The rules, as careful LTI tools 
    CAIPI_LTI_TRUSTED_ISSUERS. Anything else is refused before any request leaves CAIPI.
 2. Every address CAIPI calls must resolve to public addresses only; private, loopback,
    link-local and other special addresses are refused unless
-   CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE is on (a lab, the demo, the tests).
+   CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE is on (a lab, the demo, the tests). The name is
+   resolved once per fetch (``addresses_pin``) and the connection goes only to the addresses
+   that were checked, so a name that resolves differently a moment later (DNS rebinding)
+   cannot steer the request to an internal address; redirects are not followed.
 3. The registration endpoint, JWKS and token endpoint must have the issuer's origin.
 4. Refusals never say what a foreign host answered (status, body): one message for
    "could not be fetched", details only in the log.
@@ -117,23 +120,35 @@ def _special(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def address_check(*, url: str) -> None:
-    """Refuse a URL that is not http(s) or whose host resolves to a non-public address.
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (the seam tests replace to play a rebinding DNS)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
-    Resolves the name as the HTTP client will; a name that does not resolve is refused
-    with the same message as an unreachable host (nothing about it is echoed).
+
+def address_check(*, url: str) -> None:
+    """Refuse a URL that is not http(s) or whose host resolves to a non-public address."""
+    addresses_pin(url=url)
+
+
+def addresses_pin(*, url: str) -> list[str]:
+    """The addresses CAIPI will connect to for ``url`` (and no others): its host resolved
+    once, refused when ANY of them is not public (unless private ones are allowed).
+
+    A name that does not resolve is refused with the same message as an unreachable host
+    (nothing about it is echoed).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refuse("bad_configuration_url", _("The LMS's address is not an http(s) URL."))
-    if settings.LTI_REGISTRATION_ALLOW_PRIVATE:
-        return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
+        addresses = resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except (OSError, UnicodeError, ValueError):
+        addresses = []
+    if not addresses:
         logger.info("LTI registration host does not resolve")
         raise _refuse("platform_unreachable", UNREACHABLE) from None
-    if any(_special(str(info[4][0])) for info in infos):
+    if not settings.LTI_REGISTRATION_ALLOW_PRIVATE and any(_special(a) for a in addresses):
         raise _refuse(
             "private_address",
             _(
@@ -142,6 +157,7 @@ def address_check(*, url: str) -> None:
                 "CAIPI_LTI_REGISTRATION_ALLOW_PRIVATE)."
             ),
         )
+    return addresses
 
 
 UNREACHABLE = _(

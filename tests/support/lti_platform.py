@@ -89,6 +89,8 @@ class TestPlatform:
     )
     custom: dict[str, str] = field(default_factory=dict)
     next_message: str = "LtiResourceLinkRequest"
+    hosts: list[str] = field(default_factory=list)  # the Host header of every request
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location of a 302
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -276,7 +278,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         p = self.platform
-        if parts.path == "/mod/lti/openid-configuration.php":
+        p.hosts.append(self.headers.get("Host", ""))
+        if parts.path in p.redirects:
+            self.send_response(302)
+            self.send_header("Location", p.redirects[parts.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif parts.path == "/mod/lti/openid-configuration.php":
             self._send(200, p.openid_configuration())
         elif parts.path == "/mod/lti/certs.php":
             self._send(200, p.jwks())
@@ -302,6 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode()
         parts = urlsplit(self.path)
         p = self.platform
+        p.hosts.append(self.headers.get("Host", ""))
         if parts.path == "/mod/lti/openid-registration.php":
             self._register(raw)
         elif parts.path == "/mod/lti/token.php":
