@@ -28,6 +28,13 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 LAB = os.environ.get("MOODLE_LAB", "")
 MOODLE = "http://127.0.0.1:8080"
 SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "moodle"
+# The top right corner of CAIPI's open drawer is CAIPI's, not the close button of Moodle's
+# block drawer (the drawer the CAIPI block sits in).
+DRAWER_IS_ON_TOP = """() => {
+    const drawer = document.querySelector('.block_caipi-drawer:not([hidden])');
+    const box = drawer.getBoundingClientRect();
+    return drawer.contains(document.elementFromPoint(box.right - 20, 90));
+}"""
 PASSWORDS = {"admin": "Admin#12345", "teacher1": "Teacher#12345", "student1": "Student#12345"}
 
 pytestmark = [
@@ -240,5 +247,7 @@ def test_from_a_fresh_moodle_to_a_student_seeing_caipi_in_the_course_block(
         page.locator(".block_caipi").first.scroll_into_view_if_needed()
         _shot(page, "06-student-sees-caipi-in-the-block.png")
         page.get_by_role("button", name="Open in a drawer").first.click()
-        page.frame_locator(".block_caipi-drawer:visible iframe").first.locator("body").wait_for()
+        drawer = page.frame_locator(".block_caipi-drawer:visible iframe").first
+        drawer.locator("body").get_by_text(re.compile("assistant", re.I)).first.wait_for()
+        assert page.evaluate(DRAWER_IS_ON_TOP), "Moodle's own drawer shows through CAIPI's"
         _shot(page, "07-student-opens-the-drawer.png")
