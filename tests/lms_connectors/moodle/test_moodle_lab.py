@@ -3,9 +3,10 @@
 1. the Moodle admin pastes CAIPI's (one-time) registration URL and reads the result in
    Moodle's dialog; 2. a CAIPI admin activates the registration; 3. the Moodle admin
    activates the tool and shows it in the activity chooser; 4. the lecturer adds CAIPI from
-   the activity chooser and 5. adds the CAIPI block to the course page; 6. a student sees
-   CAIPI's course assistant in the block. Screenshots of each step go to
-   docs/screenshots/moodle/.
+   the activity chooser and 5. adds the CAIPI block to the course page (Edit mode, "Add a
+   block"); 6. a student sees CAIPI's course assistant in the block and 7. in its drawer.
+   Moodle's user tours are clicked away when they show, as a new user does (the lab's
+   tours stay enabled). Screenshots of each step go to docs/screenshots/moodle/.
 
 Runs only when MOODLE_LAB points at a running lab (/work/shared/moodle-lab/README.md:
 built, ``scripts/start.sh`` run); it resets the lab first and installs block_caipi.
