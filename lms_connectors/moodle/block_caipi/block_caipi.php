@@ -156,6 +156,11 @@ class block_caipi extends block_base {
                 }
                 var drawer = document.getElementById(id);
                 var frame = drawer.querySelector('iframe');
+                // Above the page, not inside the block drawer's stacking context (whose
+                // close button would show through); moved before its frame first loads.
+                if (drawer.parentNode !== document.body) {
+                    document.body.appendChild(drawer);
+                }
                 if (open && !frame.getAttribute('src')) {
                     frame.setAttribute('src', frame.dataset.src);
                 }

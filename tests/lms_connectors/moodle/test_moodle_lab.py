@@ -3,9 +3,10 @@
 1. the Moodle admin pastes CAIPI's (one-time) registration URL and reads the result in
    Moodle's dialog; 2. a CAIPI admin activates the registration; 3. the Moodle admin
    activates the tool and shows it in the activity chooser; 4. the lecturer adds CAIPI from
-   the activity chooser and 5. adds the CAIPI block to the course page; 6. a student sees
-   CAIPI's course assistant in the block. Screenshots of each step go to
-   docs/screenshots/moodle/.
+   the activity chooser and 5. adds the CAIPI block to the course page (Edit mode, "Add a
+   block"); 6. a student sees CAIPI's course assistant in the block and 7. in its drawer.
+   Moodle's user tours are clicked away when they show, as a new user does (the lab's
+   tours stay enabled). Screenshots of each step go to docs/screenshots/moodle/.
 
 Runs only when MOODLE_LAB points at a running lab (/work/shared/moodle-lab/README.md:
 built, ``scripts/start.sh`` run); it resets the lab first and installs block_caipi.
@@ -23,10 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 LAB = os.environ.get("MOODLE_LAB", "")
 MOODLE = "http://127.0.0.1:8080"
 SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "moodle"
+# The top right corner of CAIPI's open drawer is CAIPI's, not the close button of Moodle's
+# block drawer (the drawer the CAIPI block sits in).
+DRAWER_IS_ON_TOP = """() => {
+    const drawer = document.querySelector('.block_caipi-drawer:not([hidden])');
+    const box = drawer.getBoundingClientRect();
+    return drawer.contains(document.elementFromPoint(box.right - 20, 90));
+}"""
 PASSWORDS = {"admin": "Admin#12345", "teacher1": "Teacher#12345", "student1": "Student#12345"}
 
 pytestmark = [
@@ -99,17 +108,42 @@ def _moodle_login(page: Any, user: str) -> None:
     )
     page.goto(f"{MOODLE}/my/")
     assert "/login/" not in page.url, f"{user} could not sign in to the lab"
+    _end_user_tour(page)
+
+
+def _end_user_tour(page: Any) -> None:
+    """Moodle shows a new user a tour ("Skip tour", "End tour" or "Got it") over the page it
+    guides through; a user clicks it away, once per tour, so does the test."""
+    page.wait_for_load_state("networkidle")
+    end = page.locator("[data-flexitour=container] [data-role=end]")
+    try:
+        end.first.wait_for(state="visible", timeout=2_000)
+    except PlaywrightTimeout:
+        return
+    end.first.click()
+    end.first.wait_for(state="hidden")
+
+
+def _visit(page: Any, url: str) -> None:
+    page.goto(url)
+    _end_user_tour(page)
 
 
 def _open_block_drawer(page: Any) -> None:
-    """Boost keeps blocks in a drawer on the right; open it."""
-    page.wait_for_load_state("networkidle")
+    """Boost keeps blocks in a drawer on the right; open it as a user does, by its button."""
+    _end_user_tour(page)
     if not page.locator(".block_caipi").first.is_visible():
-        page.evaluate(
-            "document.querySelector('.drawer-right-toggle [data-toggler=drawers],"
-            " [data-target=theme_boost-drawers-blocks][data-action=toggle]').click()"
-        )
+        page.locator(".drawer-right-toggle [data-toggler=drawers]").first.click()
     page.locator(".block_caipi").first.wait_for()
+
+
+def _open_block_drawer_for_editing(page: Any) -> None:
+    """In edit mode the drawer holds "Add a block" even while the course has no block."""
+    _end_user_tour(page)
+    add_block = page.get_by_role("link", name="Add a block").first
+    if not add_block.is_visible():
+        page.locator(".drawer-right-toggle [data-toggler=drawers]").first.click()
+    add_block.wait_for()
 
 
 def _edit_mode(page: Any) -> None:
@@ -117,6 +151,7 @@ def _edit_mode(page: Any) -> None:
     if toggle.count() and not toggle.is_checked():
         toggle.click()
         page.wait_for_load_state("networkidle")
+    _end_user_tour(page)
 
 
 def test_from_a_fresh_moodle_to_a_student_seeing_caipi_in_the_course_block(
@@ -137,7 +172,7 @@ def test_from_a_fresh_moodle_to_a_student_seeing_caipi_in_the_course_block(
 
         # 1. The Moodle admin pastes the registration URL; the result shows in the dialog.
         _moodle_login(page, "admin")
-        page.goto(f"{MOODLE}/mod/lti/toolconfigure.php")
+        _visit(page, f"{MOODLE}/mod/lti/toolconfigure.php")
         page.fill("#tool-url", invite)
         page.click("#tool-create-button")
         dialog = page.frame_locator("iframe").first
@@ -166,16 +201,23 @@ def test_from_a_fresh_moodle_to_a_student_seeing_caipi_in_the_course_block(
         # 3. The Moodle admin activates the tool and shows it in the activity chooser.
         typeid = int(platform.deployments.get().deployment_id)
         _lab("php", "scripts/moodlectl.php", "activate", f"--typeid={typeid}")
-        page.goto(f"{MOODLE}/mod/lti/toolconfigure.php")
+        _visit(page, f"{MOODLE}/mod/lti/toolconfigure.php")
         page.get_by_text(platform.name).first.wait_for()
         _shot(page, "03-moodle-manage-tools.png")
 
-        # 4. The lecturer adds a CAIPI activity (the form the activity chooser's CAIPI entry
-        #    opens; clicking through Moodle 5's "+" menu was not reliable on the busy lab).
+        # 4. The lecturer adds a CAIPI activity: Edit mode, the "+" of the first section,
+        #    "Activity or resource", CAIPI in the activity chooser.
         _moodle_login(page, "teacher1")
-        page.goto(
-            f"{MOODLE}/course/modedit.php?add=lti&typeid={typeid}&course=2&section=1&return=0"
-        )
+        _visit(page, f"{MOODLE}/course/view.php?id=2")
+        _edit_mode(page)
+        section = page.locator("li.section[data-number='1']")
+        section.locator("[data-action=open-addingcontent]").last.click()
+        section.locator("[data-action=open-chooser]").last.click()
+        chooser = page.locator(".modal.show")
+        chooser.locator(
+            f"[data-region=chooser-option-container][data-internal=lti_type_{typeid}]"
+        ).first.locator("a").first.click()
+        page.wait_for_url(re.compile(r".*/course/modedit\.php.*add=lti.*"))
         page.fill("#id_name", "Course assistant")
         show_more = page.get_by_text("Show more...")
         if show_more.count():
@@ -186,27 +228,27 @@ def test_from_a_fresh_moodle_to_a_student_seeing_caipi_in_the_course_block(
         _shot(page, "04-lecturer-adds-a-caipi-activity.png")
         page.locator("#id_submitbutton2").click()
         page.wait_for_url(re.compile(r".*/course/view\.php.*"))
+        _end_user_tour(page)
 
-        # 5. ... and the CAIPI block (Moodle's own add-block request, as its dialog sends it).
+        # 5. ... and the CAIPI block: Edit mode, "Add a block" in the block drawer, CAIPI.
         _edit_mode(page)
-        sesskey = re.search(r'"sesskey":"([^"]+)"', page.content()).group(1)
-        page.goto(
-            f"{MOODLE}/course/view.php?id=2&bui_addblock=caipi&bui_blockregion=side-pre"
-            f"&sesskey={sesskey}"
-        )
-        page.goto(f"{MOODLE}/course/view.php?id=2")
+        _open_block_drawer_for_editing(page)
+        page.get_by_role("link", name="Add a block").first.click()
+        page.locator(".modal.show [data-blockname=caipi]").click()
         page.locator(".block_caipi").first.wait_for(state="attached")
         _open_block_drawer(page)
         _shot(page, "05-the-block-on-the-course-page.png")
 
         # 6. A student sees the course assistant in the block.
         _moodle_login(page, "student1")
-        page.goto(f"{MOODLE}/course/view.php?id=2")
+        _visit(page, f"{MOODLE}/course/view.php?id=2")
         _open_block_drawer(page)
         frame = page.frame_locator(".block_caipi iframe.block_caipi-frame").first
         frame.locator("body").get_by_text(re.compile("assistant", re.I)).first.wait_for()
         page.locator(".block_caipi").first.scroll_into_view_if_needed()
         _shot(page, "06-student-sees-caipi-in-the-block.png")
         page.get_by_role("button", name="Open in a drawer").first.click()
-        page.frame_locator(".block_caipi-drawer:visible iframe").first.locator("body").wait_for()
+        drawer = page.frame_locator(".block_caipi-drawer:visible iframe").first
+        drawer.locator("body").get_by_text(re.compile("assistant", re.I)).first.wait_for()
+        assert page.evaluate(DRAWER_IS_ON_TOP), "Moodle's own drawer shows through CAIPI's"
         _shot(page, "07-student-opens-the-drawer.png")
