@@ -58,6 +58,8 @@ def test_a_student_sees_her_place_in_the_queue_while_the_model_starts_then_the_a
 
         with running_simulator(model="sim-model", port=port, ttft=0.01, tpot=0.001):
             page.wait_for_selector("#conversation .bubble.assistant:not(.waiting)", timeout=20_000)
+            # The whole answer, before the engine stops: the page hides its stop button then.
+            page.wait_for_selector("#stop", state="hidden", timeout=20_000)
             text = answer.inner_text()
         assert text.strip() and "The model is starting" not in text
         assert "error" not in (answer.get_attribute("class") or "")
