@@ -175,25 +175,21 @@ def scrape_once(base_url: str, token: str = "", *, within: float) -> EngineLoad 
 
     async def scrape() -> EngineLoad | None:
         async with aiohttp.ClientSession() as client:
-            try:
-                async with client.get(
-                    base_url + "/metrics",
-                    headers=_headers(token),
-                    timeout=aiohttp.ClientTimeout(total=within),
-                ) as response:
-                    if response.status != 200:
-                        return None
-                    return parse_metrics(await response.text())
-            except (*_BROKEN, UnicodeDecodeError):
-                return None
+            return await _scrape(client, base_url, token, within)
 
     return asyncio.run(scrape())
 
 
 async def scrape_metrics(base_url: str, token: str, *, within: float) -> EngineLoad | None:
     """The engine's load from ``GET /metrics``, or None when it cannot be read."""
+    return await _scrape(session(), base_url, token, within)
+
+
+async def _scrape(
+    client: aiohttp.ClientSession, base_url: str, token: str, within: float
+) -> EngineLoad | None:
     try:
-        async with session().get(
+        async with client.get(
             base_url + "/metrics",
             headers=_headers(token),
             timeout=aiohttp.ClientTimeout(total=within),
