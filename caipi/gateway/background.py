@@ -1,9 +1,11 @@
 """The gateway's background work inside each web process (one asyncio task per loop).
 
 Every ``TICK`` seconds it publishes and reads in-flight counts and breaker openings (when
-Redis is configured); every CAIPI_SHARED_STATE_POLL_SECONDS it checks the routing version
-and reloads models and endpoints when it moved (or when the table is older than
-GATEWAY_ROUTING_MAX_AGE); every HEALTH_POLL_SECONDS it refreshes endpoint health.
+Redis is configured), and every ``redis_clock.REFRESH_SECONDS`` it measures the offset to
+the Redis server's clock (quota windows run on it); every CAIPI_SHARED_STATE_POLL_SECONDS
+it checks the routing version and reloads models and endpoints when it moved (or when the
+table is older than GATEWAY_ROUTING_MAX_AGE); every HEALTH_POLL_SECONDS it refreshes endpoint
+health.
 
 Health, two modes. With a Celery broker, beat runs ``deploy.tasks.poll_endpoints`` and this
 task only *reads* the shared snapshots. Without a broker there is no beat (tasks run eager,
@@ -24,6 +26,7 @@ from django.conf import settings
 from django.db import connections
 
 from caipi.core.redis import async_redis, close_async_redis, redis_configured
+from caipi.core.redis_clock import redis_clock_refresh
 from caipi.gateway.breakers import breakers_sync
 from caipi.gateway.catalog import catalog
 from deploy import vllm_client
@@ -84,6 +87,7 @@ async def _refresh_forever() -> None:
             if redis is not None:
                 await _guarded(catalog().inflight.sync(redis), "in-flight sync")
                 await _guarded(breakers_sync(redis, catalog()), "breaker sync")
+                await _guarded(redis_clock_refresh(redis), "Redis clock")
             if now - last_version_check >= settings.SHARED_STATE_POLL_SECONDS:
                 last_version_check = now
                 await _guarded(_reload_if_changed(), "routing reload")

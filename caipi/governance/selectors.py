@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce, TruncDay
 from django.utils import timezone
 
 from caipi.core.models import Course, User
+from caipi.core.redis_clock import redis_now
 from caipi.governance.limits import LIMITS, limits_applicable
 from caipi.governance.models import (
     ApiKey,
@@ -39,7 +40,7 @@ def quota_overview(*, principal: Principal) -> list[dict[str, Any]]:
 
     Per-model limits are listed for each model that has one. ``Unavailable`` if Redis is down.
     """
-    now = timezone.now().timestamp()
+    now = redis_now()  # the windows' clock, shared by every machine
     pairs = limits_applicable(LIMITS.get(), principal, None)
     counters = []
     for rule, subject in pairs:

@@ -99,14 +99,16 @@ def _stop(server: CaipiProcess) -> None:
 
 
 @contextmanager
-def running_caipis(env: Mapping[str, str], *names: str) -> Iterator[list[CaipiProcess]]:
+def running_caipis(
+    env: Mapping[str, str], *names: str, only: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[list[CaipiProcess]]:
     """Start one web process per name, side by side (they boot in parallel), and stop them
-    all on exit."""
+    all on exit. ``only`` adds variables to one process's environment (by its name)."""
     with ExitStack() as stack:
         servers = []
         for name in names:
             log = stack.enter_context(tempfile.NamedTemporaryFile(prefix=f"caipi-{name}-"))
-            server = _start(name, env, log)
+            server = _start(name, {**env, **(only or {}).get(name, {})}, log)
             stack.callback(_stop, server)
             servers.append(server)
         for server in servers:
@@ -119,3 +121,21 @@ def two_caipis(env: Mapping[str, str]) -> Iterator[tuple[CaipiProcess, CaipiProc
     """Processes A and B on one database and one Redis."""
     with running_caipis(env, "A", "B") as (a, b):
         yield a, b
+
+
+FAKETIME_LIBRARY = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def skewed_clock(seconds: int) -> dict[str, str]:
+    """The environment that runs a process ``seconds`` ahead (behind, if negative) of this
+    machine's clock: Debian's libfaketime, as ``faketime -f "+90s"`` starts a command (set
+    directly, so that stopping the process stops the process, not a wrapper around it).
+    Only the wall clock moves; monotonic timers run as usual."""
+    if not FAKETIME_LIBRARY.exists():
+        raise RuntimeError("needs Debian's faketime package (apt-get install faketime)")
+    return {
+        "LD_PRELOAD": str(FAKETIME_LIBRARY),
+        "FAKETIME": f"{seconds:+d}s",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_NO_CACHE": "1",
+    }

@@ -4,7 +4,9 @@ Counters live in Redis, one per (limit, subject, window), under keys such as
 ``caipi:q:<limit id>:<subject>:<window start>`` that expire after their window. Windows
 are fixed and aligned to UTC: the calendar minute, the day from midnight, the month from
 the 1st — so a refusal can say exactly when it resets (a burst at a window edge can use up
-to twice a limit within a short span; that is the usual price of fixed windows).
+to twice a limit within a short span; that is the usual price of fixed windows). Window
+times are the Redis server's (``caipi.core.redis_clock.redis_now``), so machines whose
+clocks disagree still count a user's calls in one window and one counter.
 
 ``quota_reserve`` checks and increments every applicable counter in ONE Lua script, all or
 nothing, so N concurrent calls can never spend more than a limit. ``quota_settle`` gives
@@ -23,7 +25,6 @@ from __future__ import annotations
 import calendar
 import hashlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from django.conf import settings
 
 from caipi.core.errors import RateLimited, Unavailable
 from caipi.core.redis import NoScriptError, RedisError, async_redis, redis_configured, sync_redis
+from caipi.core.redis_clock import redis_clock_ready, redis_now
 from caipi.governance.limits import LIMITS, LimitRule, LimitsSnapshot, limits_applicable
 from caipi.governance.principal import Principal
 from caipi.governance.services import quota_memory
@@ -129,7 +131,7 @@ def quota_plan(
     snapshot: LimitsSnapshot, principal: Principal, model: str, prompt_tokens: int, max_tokens: int
 ) -> tuple[Counter, ...]:
     """The counters a call would draw on and the maximum it may cost each (pure)."""
-    now = time.time()
+    now = redis_now()
     counters = []
     for rule, subject in limits_applicable(snapshot, principal, model):
         start, end = window_bounds(rule.window, now)
@@ -152,7 +154,7 @@ def _refusal(counters: tuple[Counter, ...], failed: list[int]) -> RateLimited:
     pairs = [(counters[int(failed[i]) - 1], int(failed[i + 1])) for i in range(0, len(failed), 2)]
     counter, used = max(pairs, key=lambda pair: pair[0].resets_at)
     resets_at = datetime.fromtimestamp(counter.resets_at, UTC).isoformat(timespec="seconds")
-    retry_after = max(1, int(counter.resets_at - time.time()) + 1)
+    retry_after = max(1, int(counter.resets_at - redis_now()) + 1)
     alone = " This call alone needs more than the limit." if counter.amount > counter.size else ""
     message = (
         f"Quota exceeded: {counter.label} ({used} of {counter.size} used, this call needs up to "
@@ -169,7 +171,7 @@ def _refusal(counters: tuple[Counter, ...], failed: list[int]) -> RateLimited:
 
 
 def _reserve_args(counters: tuple[Counter, ...]) -> tuple[list[str], list[int]]:
-    now = time.time()
+    now = redis_now()
     args: list[int] = []
     for counter in counters:
         args += [counter.amount, counter.size, int(counter.resets_at - now) + 120]
@@ -205,6 +207,8 @@ async def quota_reserve(
     when Redis is down and the quota fails closed. No database query once warm.
     """
     snapshot = await LIMITS.aget()
+    if redis_configured():
+        await redis_clock_ready(async_redis())  # a round trip once per process, at its start
     counters = quota_plan(snapshot, principal, model, prompt_tokens, max_tokens)
     reservation = Reservation(principal, model, prompt_tokens, max_tokens, counters)
     if not counters:

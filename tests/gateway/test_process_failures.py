@@ -1,0 +1,329 @@
+"""Two real CAIPI web processes when the things under them fail: Redis restarted while
+traffic runs, and machines whose clocks disagree.
+
+Processes A and B are ``uvicorn caipi.asgi:application`` subprocesses on one PostgreSQL
+database (``tests/support/caipi_servers.py``). The Redis of the restart test is this
+test's own (``tests/support/redis_server.py``): killed and started again empty, as a Redis
+without persistence comes back after a restart. Bob's calls draw on a quota, Carol's on
+none, Erin's on a small one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import redis
+
+from caipi import settings as caipi_settings
+from caipi.core import redis as core_redis
+from caipi.core.models import User
+from caipi.gateway.inflight import inflight_totals
+from caipi.governance.apikeys import apikey_generate, apikey_hash
+from caipi.governance.models import ApiKey, QuotaLimit
+from caipi.governance.services.apikeys import apikey_revoke
+from deploy import services
+from deploy.models import Model
+from tests.gateway.conftest import add_model
+from tests.gateway.test_two_processes import _FailingEngine
+from tests.support.caipi_servers import (
+    FAKETIME_LIBRARY,
+    CaipiProcess,
+    running_caipis,
+    server_env,
+    skewed_clock,
+)
+from tests.support.redis_server import OwnRedis, own_redis
+from tests.support.simulator import running_simulator
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+POLL = 0.2  # CAIPI_SHARED_STATE_POLL_SECONDS of A and B
+BOUND = POLL + 0.8  # a change made elsewhere holds on both processes within this
+TICK_BOUND = 0.75  # published and read within a tick (0.25 s) each, with room
+RECOVERY = 10.0  # Redis back -> limited calls answered again (connection back-off, retries)
+CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+
+
+def _key_of(user: User) -> tuple[str, ApiKey]:
+    raw, prefix = apikey_generate()
+    key = ApiKey.objects.create(user=user, prefix=prefix, key_hash=apikey_hash(raw), name="f")
+    return raw, key
+
+
+def _chat(server: CaipiProcess, raw_key: str, **extra: object) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={**CHAT, **extra},
+        headers={"Authorization": f"Bearer {raw_key}"},
+        timeout=30,
+    )
+
+
+def _seconds_until(condition: Callable[[], bool], *, limit: float) -> float:
+    start = time.monotonic()
+    while not condition():
+        waited = time.monotonic() - start
+        assert waited < limit, f"not within {limit}s (waited {waited:.2f}s)"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def database_url(transactional_db) -> str:
+    """The test database (rows committed by the test), as a URL for the subprocesses."""
+    from django.db import connection
+
+    base = urlsplit(os.environ["DATABASE_URL"])
+    return base._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+
+
+def _env(database_url: str, redis_url: str, secret_key: str) -> dict[str, str]:
+    return server_env(
+        database_url=database_url,
+        redis_url=redis_url,
+        extra={
+            "SECRET_KEY": secret_key,
+            "CAIPI_SHARED_STATE_POLL_SECONDS": str(POLL),
+            "CAIPI_CIRCUIT_FAILURES": "3",
+            "CAIPI_CIRCUIT_COOLDOWN": "30",
+        },
+    )
+
+
+@pytest.fixture
+def bob(transactional_db) -> User:
+    return User.objects.create_user(username="bob-f", password="pw", site_role="api_user")
+
+
+@pytest.fixture
+def carol(transactional_db) -> User:
+    return User.objects.create_user(username="carol-f", password="pw", site_role="api_user")
+
+
+@pytest.fixture
+def erin(transactional_db) -> User:
+    return User.objects.create_user(username="erin-f", password="pw", site_role="api_user")
+
+
+# --- Redis restarted while traffic runs --------------------------------------------------
+
+
+@pytest.fixture
+def restartable_redis(settings, tmp_path: Path) -> Iterator[OwnRedis]:
+    """A Redis of this test's own, for A, B and this process (its writes bump the shared
+    governance and routing versions there, as an admin's writes on a third process would)."""
+    with own_redis(tmp_path) as server:
+        settings.REDIS_URL = server.url
+        settings.CACHES = caipi_settings.redis_caches(server.url)
+        core_redis.reset_clients()
+        yield server
+    core_redis.reset_clients()
+
+
+class _Traffic:
+    """Calls sent to A and B in turn from a thread, for as long as it runs, each remembered
+    as (whose, status, Retry-After)."""
+
+    def __init__(self, servers: tuple[CaipiProcess, ...], keys: dict[str, str]) -> None:
+        self.servers = servers
+        self.keys = keys
+        self.answers: list[tuple[str, int, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        turn = 0
+        while not self._stop.is_set():
+            for whose, raw in self.keys.items():
+                answer = _chat(self.servers[turn % len(self.servers)], raw)
+                self.answers.append((whose, answer.status_code, answer.headers.get("Retry-After")))
+            turn += 1
+            time.sleep(0.02)
+
+    def __enter__(self) -> _Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def statuses(self, whose: str, since: int = 0) -> list[int]:
+        return [status for who, status, _ in self.answers[since:] if who == whose]
+
+
+def _in_flight(redis_url: str) -> int:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return sum(inflight_totals(client).values())
+    finally:
+        client.close()
+
+
+def _streams(server: CaipiProcess, raw_key: str) -> bool:
+    call = {**CHAT, "max_tokens": 40, "stream": True}
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/chat/completions",
+        json=call,
+        headers={"Authorization": f"Bearer {raw_key}"},
+        timeout=30,
+    ) as answer:
+        return answer.status_code == 200 and "[DONE]" in answer.read().decode()
+
+
+@pytest.fixture
+def failing_engine() -> Iterator[tuple[str, type[_FailingEngine]]]:
+    handler = type("FailingEngine", (_FailingEngine,), {"calls": 0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everything_rebuilds(
+    restartable_redis, database_url, settings, bob, carol, erin, failing_engine
+):
+    failing_url, failing = failing_engine
+    env = _env(database_url, restartable_redis.url, settings.SECRET_KEY)
+    with (
+        running_simulator(model="sim-model", ttft=0.05, tpot=0.05, output_tokens=40) as slow,
+        running_caipis(env, "A", "B") as (a, b),
+    ):
+        tutor: Model = add_model("tutor", slow.url)
+        bob_key, _ = _key_of(bob)
+        carol_key, _ = _key_of(carol)
+        erin_key, _ = _key_of(erin)
+        QuotaLimit.objects.create(
+            scope="user", user=bob, metric="requests", window="day", size=1000
+        )
+        erins = QuotaLimit.objects.create(
+            scope="user", user=erin, metric="requests", window="day", size=3
+        )
+        for server in (a, b):  # both know both keys and Bob's limit
+            _seconds_until(lambda s=server: _chat(s, bob_key).status_code == 200, limit=5)
+            assert _chat(server, carol_key).status_code == 200
+
+        with _Traffic((a, b), {"bob": bob_key, "carol": carol_key}) as traffic:
+            time.sleep(0.5)
+            restartable_redis.stop()
+            time.sleep(2.0)  # the outage, while the traffic runs
+            restarted = len(traffic.answers)
+            restartable_redis.start()  # empty: no persistence
+            back = _seconds_until(
+                lambda: traffic.statuses("bob", restarted)[-2:] == [200, 200], limit=RECOVERY
+            )
+        print(f"limited calls answered on A and B again {back:.2f}s after Redis came back")
+
+        # Carol's calls (no limit) were answered every time, on both processes; Bob's (a
+        # quota) were refused with 503 and Retry-After while Redis was down, never let
+        # through unchecked, and answered again once it was back.
+        assert set(traffic.statuses("carol")) == {200}
+        assert 503 in traffic.statuses("bob", restarted - 4)
+        assert set(traffic.statuses("bob")) == {200, 503}
+        refused = [retry for _, status, retry in traffic.answers if status == 503]
+        assert all(retry and retry.isdigit() for retry in refused)
+
+        # After it: quota counters count again, on one counter for both processes (Erin's
+        # first calls of the day: her limit was known to both before the restart).
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(lambda i: _chat((a, b)[i % 2], erin_key).status_code, range(8)))
+        assert sorted(codes) == [200] * 3 + [429] * 5
+        today = int(time.time() // 86400 * 86400)
+        counter = f"caipi:q:{erins.pk}:u{erin.pk}:{today}"
+        assert redis.Redis.from_url(restartable_redis.url).get(counter) == b"3"
+
+        # Governance version: a key revoked here is refused by both within the bound.
+        second_key, second = _key_of(erin)
+        assert [_chat(a, second_key).status_code, _chat(b, second_key).status_code] == [429, 429]
+        apikey_revoke(key=second, actor=None)  # both hold the key in their caches
+        _seconds_until(
+            lambda: (
+                [_chat(a, second_key).status_code, _chat(b, second_key).status_code] == [401, 401]
+            ),
+            limit=BOUND,
+        )
+
+        # In-flight counts: both processes publish theirs to the new Redis again.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            streams = [pool.submit(_streams, (a, b)[i % 2], bob_key) for i in range(4)]
+            _seconds_until(lambda: _in_flight(restartable_redis.url) == 4, limit=2)
+            assert all(stream.result() for stream in streams)
+
+        # Breaker openings: one opened by A keeps B off the failing endpoint.
+        services.endpoint_add(model=tutor, url=failing_url)
+        time.sleep(BOUND)  # both reload the routing table with the new endpoint
+        for _ in range(40):
+            assert _chat(a, bob_key).status_code == 200
+            if failing.calls >= 3:
+                break
+        time.sleep(TICK_BOUND)
+        assert all(_chat(b, bob_key).status_code == 200 for _ in range(12))
+        assert failing.calls == 3
+
+
+# --- Clocks skewed between machines -------------------------------------------------------
+
+
+@pytest.fixture
+def skewed(transactional_db) -> dict[str, str]:
+    """B's environment: its clock 90 s ahead of A's (and of Redis's)."""
+    if not FAKETIME_LIBRARY.exists():
+        pytest.skip("needs Debian's faketime package (apt-get install faketime)")
+    return skewed_clock(90)
+
+
+def _clock_of(answer: httpx.Response) -> float:
+    return parsedate_to_datetime(answer.headers["Date"]).timestamp()
+
+
+def _away_from_a_minute_edge(client: redis.Redis) -> float:
+    """Wait until the Redis server's clock is at least 3 s into a minute and 15 s from its
+    end (so the calls below fall in one minute window); return that minute's start."""
+    while True:
+        seconds, _ = client.time()
+        if 3 <= seconds % 60 <= 45:
+            return seconds - seconds % 60
+        time.sleep(1)
+
+
+def test_processes_whose_clocks_differ_by_90_seconds_charge_one_minute_counter(
+    database_url, redis_url, settings, skewed, bob, shared_simulator
+):
+    settings.REDIS_URL = redis_url
+    add_model("tutor", shared_simulator.url)
+    raw, _ = _key_of(bob)
+    limit = QuotaLimit.objects.create(
+        scope="user", user=bob, metric="requests", window="minute", size=4
+    )
+    env = _env(database_url, redis_url, settings.SECRET_KEY)
+    shared = redis.Redis.from_url(redis_url)
+    with running_caipis(env, "A", "B", only={"B": skewed}) as (a, b):
+        minute = _away_from_a_minute_edge(shared)
+        answers = [_chat((a, b)[i % 2], raw) for i in range(8)]
+        skew = _clock_of(answers[1]) - _clock_of(answers[0])
+        assert 85 <= skew <= 95, f"B's clock is {skew:.0f}s off A's, not 90"
+
+        assert [answer.status_code for answer in answers] == [200] * 4 + [429] * 4
+        keys = shared.keys("caipi:q:*")
+        assert keys == [f"caipi:q:{limit.pk}:u{bob.pk}:{int(minute)}".encode()]
+        assert shared.get(keys[0]) == b"4"
+        # B's refusal names the reset on the shared clock, not on its own.
+        refusal = answers[5].json()["error"]
+        resets_at = datetime.fromisoformat(refusal["resets_at"]).astimezone(UTC)
+        assert resets_at.timestamp() == minute + 60
+        assert 1 <= int(answers[5].headers["Retry-After"]) <= 61
+    shared.close()
