@@ -108,6 +108,12 @@ class _CatalogCollector(Collector):
             "Calls this gateway process has open on the endpoint.",
             labels=["model", "endpoint"],
         )
+        seen = GaugeMetricFamily(
+            "caipi_gateway_inflight_seen",
+            "Calls open on the endpoint as this process's router sees them: its own and the "
+            "other processes' last published counts (a dead process's leave within 3-4 s).",
+            labels=["model", "endpoint"],
+        )
         up = GaugeMetricFamily(
             "caipi_gateway_endpoint_up",
             "1 when the endpoint is ready, healthy and its circuit is not open.",
@@ -117,10 +123,12 @@ class _CatalogCollector(Collector):
             for candidate in current.candidates(model):
                 labels = [model.name, str(candidate.endpoint_id)]
                 inflight.add_metric(labels, current.inflight.local.get(candidate.endpoint_id, 0))
+                seen.add_metric(labels, current.inflight.total(candidate.endpoint_id))
                 usable = candidate.state == "ready" and candidate.healthy
                 usable = usable and candidate.circuit != "open"
                 up.add_metric([*labels, candidate.state], 1.0 if usable else 0.0)
         yield inflight
+        yield seen
         yield up
 
     def describe(self) -> Iterator[Metric]:

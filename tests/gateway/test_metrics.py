@@ -23,6 +23,7 @@ async def test_calls_show_up_on_the_metrics_page(v1, chat_model, async_client):
     assert 'caipi_gateway_refusals_total{status="400"}' in text
     assert "caipi_gateway_endpoint_up{endpoint=" in text
     assert "caipi_gateway_inflight{" in text
+    assert "caipi_gateway_inflight_seen{" in text
 
 
 @pytest.mark.redis

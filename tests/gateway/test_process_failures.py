@@ -28,7 +28,8 @@ import redis
 from caipi import settings as caipi_settings
 from caipi.core import redis as core_redis
 from caipi.core.models import User
-from caipi.gateway.inflight import inflight_totals
+from caipi.gateway.background import TICK
+from caipi.gateway.inflight import STALE_SECONDS, inflight_totals
 from caipi.governance.apikeys import apikey_generate, apikey_hash
 from caipi.governance.models import ApiKey, QuotaLimit
 from caipi.governance.services.apikeys import apikey_revoke
@@ -51,6 +52,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 POLL = 0.2  # CAIPI_SHARED_STATE_POLL_SECONDS of A and B
 BOUND = POLL + 0.8  # a change made elsewhere holds on both processes within this
 TICK_BOUND = 0.75  # published and read within a tick (0.25 s) each, with room
+OBSERVING = 0.25  # a scrape of /metrics every 50 ms on a loaded machine
 RECOVERY = 10.0  # Redis back -> limited calls answered again (connection back-off, retries)
 CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
 
@@ -171,16 +173,17 @@ def _in_flight(redis_url: str) -> int:
         client.close()
 
 
-def _streams(server: CaipiProcess, raw_key: str) -> bool:
+def _streams_or_breaks(server: CaipiProcess, raw_key: str) -> bool:
+    """Whether a streamed answer of 40 tokens arrived whole (False: the stream broke)."""
     call = {**CHAT, "max_tokens": 40, "stream": True}
-    with httpx.stream(
-        "POST",
-        f"{server.url}/v1/chat/completions",
-        json=call,
-        headers={"Authorization": f"Bearer {raw_key}"},
-        timeout=30,
-    ) as answer:
-        return answer.status_code == 200 and "[DONE]" in answer.read().decode()
+    headers = {"Authorization": f"Bearer {raw_key}"}
+    try:
+        with httpx.stream(
+            "POST", f"{server.url}/v1/chat/completions", json=call, headers=headers, timeout=30
+        ) as answer:
+            return answer.status_code == 200 and "[DONE]" in answer.read().decode()
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.fixture
@@ -259,7 +262,7 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
 
         # In-flight counts: both processes publish theirs to the new Redis again.
         with ThreadPoolExecutor(max_workers=4) as pool:
-            streams = [pool.submit(_streams, (a, b)[i % 2], bob_key) for i in range(4)]
+            streams = [pool.submit(_streams_or_breaks, (a, b)[i % 2], bob_key) for i in range(4)]
             _seconds_until(lambda: _in_flight(restartable_redis.url) == 4, limit=2)
             assert all(stream.result() for stream in streams)
 
@@ -273,6 +276,63 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
         time.sleep(TICK_BOUND)
         assert all(_chat(b, bob_key).status_code == 200 for _ in range(12))
         assert failing.calls == 3
+
+
+# --- One of two web processes killed under load -----------------------------------------
+
+
+def _others_seen_by(server: CaipiProcess) -> float:
+    """The calls in flight that ``server``'s router counts for the *other* processes: what
+    it sees (``caipi_gateway_inflight_seen``) less its own (``caipi_gateway_inflight``), from
+    one scrape of its /metrics."""
+    totals = {"caipi_gateway_inflight_seen": 0.0, "caipi_gateway_inflight": 0.0}
+    for line in httpx.get(f"{server.url}/metrics", timeout=5).text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in totals:
+            totals[name] += float(line.rsplit(" ", 1)[1])
+    return totals["caipi_gateway_inflight_seen"] - totals["caipi_gateway_inflight"]
+
+
+def test_a_worker_killed_under_load_leaves_the_other_serving_and_its_calls_leave_the_router(
+    database_url, redis_url, settings, bob
+):
+    settings.REDIS_URL = redis_url
+    env = _env(database_url, redis_url, settings.SECRET_KEY)
+    with running_simulator(model="sim-model", ttft=0.05, tpot=0.05, output_tokens=40) as slow:
+        add_model("tutor", slow.url)  # before A and B start: both load it
+        raw, _ = _key_of(bob)
+        with (
+            running_caipis(env, "A", "B") as (a, b),
+            ThreadPoolExecutor(max_workers=12) as pool,
+        ):
+            _killed_under_load(a, b, raw, pool, redis_url)
+
+
+def _killed_under_load(
+    a: CaipiProcess, b: CaipiProcess, raw: str, pool: ThreadPoolExecutor, redis_url: str
+) -> None:
+    """B streams 8 answers, A 4 and a steady line of calls; B is killed: A answers every call
+    it gets, and B's 8 leave A's router within STALE_SECONDS and a tick."""
+    on_b = [pool.submit(_streams_or_breaks, b, raw) for _ in range(8)]
+    _seconds_until(lambda: _others_seen_by(a) == 8, limit=5)  # A routes around B's 8
+    on_a = [pool.submit(_streams_or_breaks, a, raw) for _ in range(4)]
+
+    with _Traffic((a,), {"bob": raw}) as traffic:
+        time.sleep(0.3)
+        b.kill()  # SIGKILL: no shutdown, B's counts stay published until they expire
+        gone = _seconds_until(lambda: _others_seen_by(a) == 0, limit=STALE_SECONDS + 2)
+        time.sleep(0.3)
+    print(
+        f"B's 8 calls left A's router {gone:.2f}s after the kill "
+        f"(STALE_SECONDS {STALE_SECONDS}, tick {TICK}); A answered "
+        f"{len(traffic.answers)} calls meanwhile"
+    )
+
+    assert gone <= STALE_SECONDS + TICK + OBSERVING
+    assert [call.result() for call in on_b] == [False] * 8
+    assert [call.result() for call in on_a] == [True] * 4
+    assert len(traffic.answers) >= 3 and set(traffic.statuses("bob")) == {200}
+    assert _in_flight(redis_url) == 0  # the Celery workers' view too
 
 
 # --- Clocks skewed between machines -------------------------------------------------------

@@ -123,7 +123,11 @@ def two_caipis(env: Mapping[str, str]) -> Iterator[tuple[CaipiProcess, CaipiProc
         yield a, b
 
 
-FAKETIME_LIBRARY = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+# Debian's libfaketime (package faketime), under the machine's multiarch folder.
+FAKETIME_LIBRARY = next(
+    iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))),
+    Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
+)
 
 
 def skewed_clock(seconds: int) -> dict[str, str]:
