@@ -29,6 +29,18 @@ logger = logging.getLogger(__name__)
 
 VERSION_KEY = "caipi:governance:version"
 
+# A version never seen before, even after Redis restarted empty: a missing counter starts
+# again from the server's time in milliseconds, above what it counted before the restart.
+# (A plain INCR would count 1, 2, … again, and a process that still held entries of
+# version 1 from before the restart would keep them through the first change after it.)
+BUMP_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+return redis.call('INCR', KEYS[1])
+"""
+
 
 def poll_seconds() -> float:
     """How often a process re-reads the shared governance version (the convergence bound)."""
@@ -88,7 +100,7 @@ class _SharedVersion:
         self._checked = 0.0
         if redis_configured():
             try:
-                sync_redis().incr(VERSION_KEY)
+                sync_redis().eval(BUMP_LUA, 1, VERSION_KEY)
             except RedisError as exc:
                 logger.warning("governance version not bumped in Redis: %s", type(exc).__name__)
 
