@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+import redis.asyncio as aredis
 from asgiref.sync import sync_to_async
 
+from caipi.gateway.background import TICK
 from caipi.gateway.catalog import catalog
+from caipi.gateway.inflight import InFlight
 from caipi.governance.services.usage import usage_flush
 from tests.gateway.conftest import add_model
 from tests.support.simulator import SimulatorHandle, running_simulator
@@ -339,3 +343,101 @@ async def test_calls_in_flight_survive_one_of_three_engines_killed(
         assert counts.get("stream continued", 0) > 0
     else:
         assert counts.get("stream failed", 0) > 0
+
+
+@asynccontextmanager
+async def others_busy_on(redis_url: str, counts: dict[str, int]) -> AsyncIterator[None]:
+    """Another gateway process with ``counts`` calls in flight on the endpoints at these
+    URLs, published to Redis every tick as a real one does: the router here prefers the
+    endpoints the others use least, so the test decides where a stream starts and goes on."""
+    ids = {endpoint.base_url: endpoint.id for endpoint in catalog().models["tutor"].endpoints}
+    other = InFlight()
+    for url, count in counts.items():
+        for _ in range(count):
+            other.acquire(ids[url])
+    client = aredis.Redis.from_url(redis_url)
+
+    async def publish() -> None:
+        while True:
+            await other.sync(client)
+            await asyncio.sleep(TICK)
+
+    task = asyncio.create_task(publish())
+    wanted = {ids[url]: count for url, count in counts.items()}
+    for _ in range(40):  # published, and read by the gateway's own sync (every tick)
+        if catalog().inflight.remote == wanted:
+            break
+        await asyncio.sleep(TICK / 2)
+    assert catalog().inflight.remote == wanted, "the gateway does not see the other's calls"
+    try:
+        yield
+    finally:
+        task.cancel()
+        await other.forget(client)
+        await client.aclose()
+
+
+async def settled(charged: Any, expected: int) -> int:
+    for _ in range(100):  # settled just after the last byte went out
+        if charged() == expected:
+            break
+        await asyncio.sleep(0.05)
+    return int(charged())
+
+
+@pytest.mark.redis
+async def test_a_continuation_engine_that_dies_too_hands_on_to_a_third_charged_once(
+    output_budget, redis_url, live_gateway, api_key
+):  # the budget first: it points the gateway at the test Redis before the gateway starts
+    charged = output_budget
+    with (
+        running_simulator(**SLOW) as first,
+        running_simulator(**SLOW, die_mid_stream=16) as dying,
+        running_simulator(**SLOW) as third,
+    ):
+        await asyncio.to_thread(add_model, "tutor", first.url, dying.url, third.url)
+        # Starts on ``first`` (killed at four words), goes on on ``dying`` (dies by itself
+        # at its 16th token), then on ``third``.
+        async with others_busy_on(redis_url, {dying.url: 50, third.url: 100}):
+            raw, killed = await stream_through(live_gateway.url, api_key, [first], kills=1)
+        expected = await one_engine_answer(third)
+        [record] = await the_usage_record()
+        assert dying.process.wait(timeout=5) == 1  # it died by itself, mid-continuation
+    events = sse(raw)
+    assert killed == [first]
+    assert b"error" not in raw
+    assert text_of(events) == expected["choices"][0]["message"]["content"]
+    assert len({event["id"] for event in events[:-1]}) == 1
+    final = final_usage(events)
+    assert final["caipi"] == {"continued": 2}
+    assert final["usage"]["completion_tokens"] == TOKENS == record.completion_tokens
+    assert record.prompt_tokens == expected["usage"]["prompt_tokens"]
+    assert record.outcome == "ok"
+    # One reservation (max_tokens 100), settled once at the tokens of all three engines.
+    assert await settled(charged, TOKENS) == TOKENS
+
+
+@pytest.mark.redis
+async def test_a_continuation_engine_that_dies_with_none_left_ends_with_the_error_event(
+    output_budget, redis_url, live_gateway, api_key
+):
+    charged = output_budget
+    with (
+        running_simulator(**SLOW) as first,
+        running_simulator(**SLOW, die_mid_stream=8) as dying,
+    ):
+        await asyncio.to_thread(add_model, "tutor", first.url, dying.url)
+        async with others_busy_on(redis_url, {dying.url: 50}):
+            raw, killed = await stream_through(live_gateway.url, api_key, [first], kills=1)
+        [record] = await the_usage_record()
+        assert dying.process.wait(timeout=5) == 1
+    assert killed == [first]
+    assert b'"code":"upstream_failed"' in raw
+    assert b'"caipi"' not in raw  # no final usage event claims a whole continued answer
+    assert raw.endswith(b"data: [DONE]\n\n")
+    words = len(text_of(sse(raw)).split())
+    assert words >= 4 + 7  # four from the first engine, about eight from the second
+    assert record.outcome == "error"
+    assert record.completion_tokens >= words
+    # Charged once, for what both engines generated; the rest of the reservation returned.
+    assert await settled(charged, record.completion_tokens) == record.completion_tokens
