@@ -235,7 +235,7 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
         # quota) were refused with 503 and Retry-After while Redis was down, never let
         # through unchecked, and answered again once it was back.
         assert set(traffic.statuses("carol")) == {200}
-        assert 503 in traffic.statuses("bob", restarted - 4)
+        assert 503 in traffic.statuses("bob", restarted - 4)  # still refused at the end
         assert set(traffic.statuses("bob")) == {200, 503}
         refused = [retry for _, status, retry in traffic.answers if status == 503]
         assert all(retry and retry.isdigit() for retry in refused)
