@@ -58,7 +58,8 @@ logger = logging.getLogger(__name__)
 
 RRF_K = 60
 CANDIDATES = 40
-OVERFETCH = 4
+# Unfiltered dense searches of this many times CANDIDATES, in turn, before a filtered one.
+OVERFETCH = (4, 32)
 RERANK_TOP = 10
 RERANK_MARGIN = 0.01
 
@@ -401,21 +402,26 @@ class _Search:
         return dense_rankings + lexical_rankings, similarity
 
     def dense_hits(self, vector: list[float]) -> list[vectorstore.Hit]:
-        """Nearest allowed passages. Filtering in Chroma is slow, so: no filter when every
-        document is allowed; else an unfiltered search of a few times more passages, kept
-        to the allowed ones, and a filtered search only when too few of those are left.
-        Texts are read from the database for the final candidates only, not from Chroma."""
+        """Nearest allowed passages. Filtering in Chroma is slow (at 100k passages a
+        filtered query costs about half a second of CPU), and so is reading metadata, so:
+        no filter when every document is allowed; else unfiltered searches of a few, then
+        many, times more passages (distances only, each passage's document looked up in
+        the lexical index), kept to the allowed ones, and a filtered search only when too
+        few of those are left. Texts come from the database for the final candidates."""
         course_id = self.course.pk
         if not self.excluded:
             return vectorstore.chunks_query(
-                course_id=course_id, embedding=vector, limit=CANDIDATES, texts=False
+                course_id=course_id, embedding=vector, limit=CANDIDATES, texts=False, metadata=False
             )
-        hits = vectorstore.chunks_query(
-            course_id=course_id, embedding=vector, limit=CANDIDATES * OVERFETCH, texts=False
-        )
-        kept = [hit for hit in hits if hit.metadata.get("document_id") in self.documents]
-        if len(kept) >= CANDIDATES or len(hits) < CANDIDATES * OVERFETCH:
-            return kept[:CANDIDATES]
+        for overfetch in OVERFETCH:
+            limit = CANDIDATES * overfetch
+            hits = vectorstore.chunks_query(
+                course_id=course_id, embedding=vector, limit=limit, texts=False, metadata=False
+            )
+            owners = self._documents_of([int(hit.id) for hit in hits])
+            kept = [hit for hit, owner in zip(hits, owners, strict=True) if owner in self.documents]
+            if len(kept) >= CANDIDATES or len(hits) < limit:
+                return kept[:CANDIDATES]
         if len(self.excluded) < len(self.documents):
             return vectorstore.chunks_query(
                 course_id=course_id,
@@ -423,6 +429,7 @@ class _Search:
                 limit=CANDIDATES,
                 exclude_document_ids=sorted(self.excluded),
                 texts=False,
+                metadata=False,
             )
         return vectorstore.chunks_query(
             course_id=course_id,
@@ -430,7 +437,13 @@ class _Search:
             limit=CANDIDATES,
             document_ids=list(self.documents),
             texts=False,
+            metadata=False,
         )
+
+    def _documents_of(self, chunk_ids: list[int]) -> list[int]:
+        if self.lexical is None:  # rankings() opens the index before the dense search
+            self.lexical = lexical_index(self.course.pk, self.version)
+        return self.lexical.documents_of(chunk_ids)
 
     def coverage(self, query: str, chunk: Candidate, document: DocumentInfo) -> float:
         """The IDF-weighted share of the query's words in the passage (with its title and
