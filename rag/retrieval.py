@@ -11,7 +11,11 @@ for this user?":
    previous one (a pronoun, "and ..."), both the question alone and the question with the
    previous one are searched, and their rankings fused.
 3. Dense: the query's vector against the course's Chroma collection (allowed documents
-   only), when the collection was built with the configured embedding model.
+   only), when the collection was built with the configured embedding model. The query is
+   embedded in a worker thread, started as soon as the course index says dense search
+   applies, while this thread reads the user's documents and runs BM25 (the bundled
+   model's C engine and an HTTP call to ``/v1`` both run without the GIL); a student who
+   may see none of the course's documents has then paid for one unused embedding.
 4. Lexical: BM25 over the same allowed passages.
 5. Fusion: reciprocal rank fusion (k=60) of all rankings.
 6. Relevance: do the notes answer at all? One similarity threshold separated answerable
