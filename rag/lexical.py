@@ -43,6 +43,20 @@ class LexicalIndex:
     document_ids: np.ndarray
     model: bm25s.BM25 | None
     _masks: OrderedDict[frozenset[int], np.ndarray] = field(default_factory=OrderedDict)
+    _by_chunk: tuple[np.ndarray, np.ndarray] | None = None
+
+    def documents_of(self, chunk_ids: list[int]) -> list[int]:
+        """The document of each passage in ``chunk_ids``; -1 for a passage this index does
+        not hold (added after its version). Saves asking the vector store for metadata."""
+        if self._by_chunk is None:
+            order = np.argsort(self.chunk_ids, kind="stable")
+            self._by_chunk = (self.chunk_ids[order], self.document_ids[order])
+        ids, documents = self._by_chunk
+        if not len(ids) or not chunk_ids:
+            return [-1] * len(chunk_ids)
+        wanted = np.asarray(chunk_ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        return np.where(ids[at] == wanted, documents[at], -1).tolist()
 
     def _mask(self, documents: list[int]) -> np.ndarray:
         """1.0 for the passages of ``documents``, else 0.0; the last few kept (the students
@@ -73,16 +87,16 @@ class LexicalIndex:
             mask = self._mask(documents)
             if not mask.any():
                 return []
-        limit = min(limit, len(self.chunk_ids))
-        # n_threads=0: scored right here (1 starts a thread pool for every query)
-        rows, scores = self.model.retrieve(
-            tokens, k=limit, show_progress=False, weight_mask=mask, n_threads=0
-        )
-        return [
-            (int(self.chunk_ids[row]), float(score))
-            for row, score in zip(rows[0], scores[0], strict=True)
-            if score > 0
-        ]
+        scores = self.model.get_scores(tokens[0], weight_mask=mask)
+        # The best ``limit`` among the passages that contain a word of the query (about 1%
+        # of them): selecting among all 100k scores cost ~4 ms of CPU a query, this ~0.3.
+        # Equal scores: the earlier passage first.
+        rows = np.flatnonzero(scores > 0)
+        if len(rows) > limit:  # keep those at least as good as the limit-th (ties included)
+            cut = np.partition(scores[rows], -limit)[-limit]
+            rows = rows[scores[rows] >= cut]
+        rows = rows[np.lexsort((rows, -scores[rows]))][:limit]
+        return [(int(self.chunk_ids[row]), float(scores[row])) for row in rows]
 
     def coverage(self, query: str, text: str) -> float:
         """How much of the query's weight ``text`` contains: the IDF-weighted share of the

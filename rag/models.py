@@ -119,12 +119,20 @@ class Document(models.Model):
         return self.title
 
     def is_visible_to_students(self, now: datetime | None = None) -> bool:
-        now = now or timezone.now()
-        return (
-            self.visible
-            and (self.available_from is None or self.available_from <= now)
-            and (self.available_until is None or now < self.available_until)
+        return visible_to_students(
+            self.visible, self.available_from, self.available_until, now or timezone.now()
         )
+
+
+def visible_to_students(
+    visible: bool, available_from: datetime | None, available_until: datetime | None, now: datetime
+) -> bool:
+    """``student_visible`` in Python, for a document's fields read as values."""
+    return (
+        visible
+        and (available_from is None or available_from <= now)
+        and (available_until is None or now < available_until)
+    )
 
 
 class Chunk(models.Model):

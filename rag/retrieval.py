@@ -11,7 +11,11 @@ for this user?":
    previous one (a pronoun, "and ..."), both the question alone and the question with the
    previous one are searched, and their rankings fused.
 3. Dense: the query's vector against the course's Chroma collection (allowed documents
-   only), when the collection was built with the configured embedding model.
+   only), when the collection was built with the configured embedding model. The query is
+   embedded in a worker thread, started as soon as the course index says dense search
+   applies, while this thread reads the user's documents and runs BM25 (the bundled
+   model's C engine and an HTTP call to ``/v1`` both run without the GIL); a student who
+   may see none of the course's documents has then paid for one unused embedding.
 4. Lexical: BM25 over the same allowed passages.
 5. Fusion: reciprocal rank fusion (k=60) of all rankings.
 6. Relevance: do the notes answer at all? One similarity threshold separated answerable
@@ -37,8 +41,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -49,15 +54,16 @@ from caipi.core.models import Course
 from caipi.core.permissions import can, require
 from rag import lexical, vectorstore
 from rag.chunking import with_context
-from rag.embeddings import embedder
-from rag.models import Chunk, CourseIndex, Document
+from rag.embeddings import Embedder, embedder
+from rag.models import Chunk, CourseIndex, Document, visible_to_students
 from rag.permissions import DOCUMENT_MANAGE, DOCUMENT_VIEW
 
 logger = logging.getLogger(__name__)
 
 RRF_K = 60
 CANDIDATES = 40
-OVERFETCH = 4
+# Unfiltered dense searches of this many times CANDIDATES, in turn, before a filtered one.
+OVERFETCH = (4, 32)
 RERANK_TOP = 10
 RERANK_MARGIN = 0.01
 
@@ -91,6 +97,31 @@ CALIBRATED = {
 
 Rewriter = Callable[[list[dict[str, str]]], str]
 Reranker = Callable[[str, list[str]], list[float]]
+
+# The question is embedded here while the calling thread reads the database and scores
+# BM25: the bundled model's C engine (and an HTTP call to /v1) runs without the GIL.
+_embedding_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-embed")
+
+
+class DocumentInfo(NamedTuple):
+    """What a search needs of a document (read as values: no model objects to build)."""
+
+    pk: int
+    title: str
+    url: str
+    section: str
+
+
+class Candidate(NamedTuple):
+    """What a search needs of a passage (read as values)."""
+
+    pk: int
+    document_id: int
+    text: str
+    heading: str
+    page: int | None
+    page_end: int | None
+    tokens: int
 
 
 @dataclass(frozen=True)
@@ -165,16 +196,16 @@ def similarity_gap(similarities: Sequence[float]) -> float:
 
 def allowed_documents(
     *, course: Course, user: Any, filters: Filters | None = None
-) -> dict[int, Document]:
+) -> dict[int, DocumentInfo]:
     """Ready documents of the course this user may retrieve, after the filters."""
     return _documents(course=course, user=user, filters=filters)[0]
 
 
 def _documents(
     *, course: Course, user: Any, filters: Filters | None
-) -> tuple[dict[int, Document], set[int]]:
+) -> tuple[dict[int, DocumentInfo], set[int]]:
     """The course's ready documents this user may retrieve (after the filters), and the
-    ready ones they may not: one query, visibility decided here."""
+    ready ones they may not: one query of values, visibility decided here."""
     staff = can(user, DOCUMENT_MANAGE, course)
     now = timezone.now()
     wanted = (
@@ -182,33 +213,46 @@ def _documents(
         if filters is not None and filters.document_ids is not None
         else None
     )
-    allowed: dict[int, Document] = {}
+    allowed: dict[int, DocumentInfo] = {}
     excluded: set[int] = set()
-    rows = Document.objects.filter(course=course, chunk_count__gt=0).only(
-        "pk",
-        "title",
-        "url",
-        "section",
-        "week",
-        "course_id",
-        "visible",
-        "available_from",
-        "available_until",
+    rows = (
+        Document.objects.filter(course=course, chunk_count__gt=0)
+        .order_by()
+        .values_list(
+            "pk",
+            "title",
+            "url",
+            "section",
+            "week",
+            "visible",
+            "available_from",
+            "available_until",
+        )
     )
-    for document in rows:
-        keep = (staff or document.is_visible_to_students(now)) and (
+    for pk, title, url, section, week, visible, available_from, available_until in rows:
+        keep = (staff or visible_to_students(visible, available_from, available_until, now)) and (
             filters is None
             or (
-                (wanted is None or document.pk in wanted)
-                and (not filters.section or document.section == filters.section)
-                and (filters.week is None or document.week == filters.week)
+                (wanted is None or pk in wanted)
+                and (not filters.section or section == filters.section)
+                and (filters.week is None or week == filters.week)
             )
         )
         if keep:
-            allowed[document.pk] = document
+            allowed[pk] = DocumentInfo(pk, title, url, section)
         else:
-            excluded.add(document.pk)
+            excluded.add(pk)
     return allowed, excluded
+
+
+def _candidates(chunk_ids: list[int]) -> dict[int, Candidate]:
+    """The passages ``chunk_ids`` (those still in the database), read as values."""
+    rows = (
+        Chunk.objects.filter(pk__in=chunk_ids)
+        .order_by()
+        .values_list("pk", "document_id", "text", "heading", "page", "page_end", "tokens")
+    )
+    return {row[0]: Candidate(*row) for row in rows}
 
 
 def lexical_index(course_id: int, version: int) -> lexical.LexicalIndex:
@@ -241,10 +285,14 @@ def _lexical_build(course_id: int) -> lexical.LexicalIndex:
     return lexical.build(ids, documents, texts)
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
-    return float(va @ vb) / norm if norm else 0.0
+def _cosines(queries: Sequence[Sequence[float]], vectors: np.ndarray) -> np.ndarray:
+    """Each row of ``vectors``' best cosine similarity to any of ``queries``."""
+    q = np.asarray(queries, dtype=np.float32)
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1)[:, None] * np.linalg.norm(q, axis=1)[None, :]
+    dots = v @ q.T
+    cosines = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    return np.asarray(cosines.max(axis=1))
 
 
 def _fuse(rankings: list[list[int]]) -> dict[int, float]:
@@ -300,79 +348,108 @@ def _queries(
     return [question, f"{earlier[-1]} {question}"]
 
 
+def _embed_all(model: Embedder, queries: list[str]) -> list[list[float]]:
+    return [model.embed_query(query) for query in queries]
+
+
 class _Search:
     """One search's state, run step by step (see the module doc)."""
 
-    def __init__(
-        self, course: Course, documents: dict[int, Document], excluded: set[int], k: int
-    ) -> None:
+    def __init__(self, course: Course, queries: list[str]) -> None:
         self.course = course
-        self.documents = documents
-        self.k = k
-        self.index = CourseIndex.objects.filter(course=course).first()
-        self.model_name = embedder().name
-        self.dense = bool(self.index and self.index.embedding_model == self.model_name)
+        self.queries = queries
+        index = (
+            CourseIndex.objects.filter(course=course)
+            .values_list("embedding_model", "version")
+            .first()
+        )
+        self.version = index[1] if index else 0
+        model = embedder()
+        self.model_name = model.name
+        self.dense = bool(index and index[0] == self.model_name)
+        # Started now, collected by ``rankings``: the documents and BM25 meanwhile.
+        self.vectors: Future[list[list[float]]] | None = (
+            _embedding_threads.submit(_embed_all, model, queries) if self.dense else None
+        )
+        self.documents: dict[int, DocumentInfo] = {}
+        # Ready documents this user may not retrieve (hidden, not yet available, filtered out).
+        self.excluded: set[int] = set()
         self.timings: dict[str, float] = {}
         self.query_vectors: list[list[float]] = []
         self.gap = 0.0  # similarity_gap of the dense hits, the largest over the queries
         self.lexical: lexical.LexicalIndex | None = None
-        # Ready documents this user may not retrieve (hidden, not yet available, filtered out).
-        self.excluded = excluded
 
-    def rankings(self, queries: list[str]) -> tuple[list[list[int]], dict[str, float]]:
-        rankings: list[list[int]] = []
-        similarity: dict[str, float] = {}
-        allowed = list(self.documents)
+    def rankings(self) -> tuple[list[list[int]], dict[str, float]]:
+        """Dense rankings (one per query), then lexical ones; the dense similarities."""
         started = time.perf_counter()
-        if self.dense:
-            for query in queries:
-                vector = embedder().embed_query(query)
-                self.query_vectors.append(vector)
+        index = lexical_index(self.course.pk, self.version)
+        self.lexical = index
+        allowed = list(self.documents) if self.excluded else None
+        lexical_rankings = [
+            [chunk_id for chunk_id, _ in index.search(query, limit=CANDIDATES, documents=allowed)]
+            for query in self.queries
+        ]
+        self.timings["lexical_ms"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        dense_rankings: list[list[int]] = []
+        similarity: dict[str, float] = {}
+        if self.vectors is not None:
+            self.query_vectors = self.vectors.result()
+            self.timings["embedding_wait_ms"] = (time.perf_counter() - started) * 1000
+            for vector in self.query_vectors:
                 hits = self.dense_hits(vector)
-                rankings.append([int(hit.id) for hit in hits])
+                dense_rankings.append([int(hit.id) for hit in hits])
                 self.gap = max(self.gap, similarity_gap([1.0 - hit.distance for hit in hits]))
                 for hit in hits:
                     similarity[hit.id] = max(similarity.get(hit.id, -1.0), 1.0 - hit.distance)
         self.timings["dense_ms"] = (time.perf_counter() - started) * 1000
-        started = time.perf_counter()
-        index = lexical_index(self.course.pk, self.index.version if self.index else 0)
-        self.lexical = index
-        for query in queries:
-            found = index.search(
-                query, limit=CANDIDATES, documents=allowed if self.excluded else None
-            )
-            rankings.append([chunk_id for chunk_id, _ in found])
-        self.timings["lexical_ms"] = (time.perf_counter() - started) * 1000
-        return rankings, similarity
+        return dense_rankings + lexical_rankings, similarity
 
     def dense_hits(self, vector: list[float]) -> list[vectorstore.Hit]:
-        """Nearest allowed passages. Filtering in Chroma is slow, so: no filter when every
-        document is allowed; else an unfiltered search of a few times more passages, kept
-        to the allowed ones, and a filtered search only when too few of those are left."""
+        """Nearest allowed passages. Filtering in Chroma is slow (at 100k passages a
+        filtered query costs about half a second of CPU), and so is reading metadata, so:
+        no filter when every document is allowed; else unfiltered searches of a few, then
+        many, times more passages (distances only, each passage's document looked up in
+        the lexical index), kept to the allowed ones, and a filtered search only when too
+        few of those are left. Texts come from the database for the final candidates."""
         course_id = self.course.pk
         if not self.excluded:
-            return vectorstore.chunks_query(course_id=course_id, embedding=vector, limit=CANDIDATES)
-        hits = vectorstore.chunks_query(
-            course_id=course_id, embedding=vector, limit=CANDIDATES * OVERFETCH
-        )
-        kept = [hit for hit in hits if hit.metadata.get("document_id") in self.documents]
-        if len(kept) >= CANDIDATES or len(hits) < CANDIDATES * OVERFETCH:
-            return kept[:CANDIDATES]
+            return vectorstore.chunks_query(
+                course_id=course_id, embedding=vector, limit=CANDIDATES, texts=False, metadata=False
+            )
+        for overfetch in OVERFETCH:
+            limit = CANDIDATES * overfetch
+            hits = vectorstore.chunks_query(
+                course_id=course_id, embedding=vector, limit=limit, texts=False, metadata=False
+            )
+            owners = self._documents_of([int(hit.id) for hit in hits])
+            kept = [hit for hit, owner in zip(hits, owners, strict=True) if owner in self.documents]
+            if len(kept) >= CANDIDATES or len(hits) < limit:
+                return kept[:CANDIDATES]
         if len(self.excluded) < len(self.documents):
             return vectorstore.chunks_query(
                 course_id=course_id,
                 embedding=vector,
                 limit=CANDIDATES,
                 exclude_document_ids=sorted(self.excluded),
+                texts=False,
+                metadata=False,
             )
         return vectorstore.chunks_query(
             course_id=course_id,
             embedding=vector,
             limit=CANDIDATES,
             document_ids=list(self.documents),
+            texts=False,
+            metadata=False,
         )
 
-    def coverage(self, query: str, chunk: Chunk, document: Document) -> float:
+    def _documents_of(self, chunk_ids: list[int]) -> list[int]:
+        if self.lexical is None:  # rankings() opens the index before the dense search
+            self.lexical = lexical_index(self.course.pk, self.version)
+        return self.lexical.documents_of(chunk_ids)
+
+    def coverage(self, query: str, chunk: Candidate, document: DocumentInfo) -> float:
         """The IDF-weighted share of the query's words in the passage (with its title and
         heading, as indexed)."""
         if self.lexical is None:
@@ -385,12 +462,17 @@ class _Search:
             return {cid: 1.0 for cid in chunk_ids}  # no vectors: lexical evidence only
         missing = [str(cid) for cid in chunk_ids if str(cid) not in known]
         fetched = vectorstore.chunks_embeddings(course_id=self.course.pk, ids=missing)
+        computed: dict[str, float] = {}
+        if fetched:
+            best = _cosines(self.query_vectors, np.stack(list(fetched.values())))
+            computed = dict(zip(fetched, (float(c) for c in best), strict=True))
         out = {}
         for cid in chunk_ids:
-            if str(cid) in known:
-                out[cid] = known[str(cid)]
-            elif str(cid) in fetched:
-                out[cid] = max(_cosine(q, fetched[str(cid)]) for q in self.query_vectors)
+            key = str(cid)
+            if key in known:
+                out[cid] = known[key]
+            elif key in computed:
+                out[cid] = computed[key]
         return out
 
 
@@ -415,17 +497,18 @@ def passages_search(
     started = time.perf_counter()
     queries = _queries(query, conversation, rewriter)
     result = SearchResult(query=queries[-1] if len(queries) == 1 else query)
+    search = _Search(course, queries)  # starts embedding the queries
     documents, excluded = _documents(course=course, user=user, filters=filters)
     result.has_documents = bool(documents)
     if not documents:
         return result
-    search = _Search(course, documents, excluded, k)
+    search.documents, search.excluded = documents, excluded
     result.dense = search.dense
-    rankings, known = search.rankings(queries)
+    rankings, known = search.rankings()
     fused = _fuse(rankings)
     order = sorted(fused, key=lambda cid: fused[cid], reverse=True)[:CANDIDATES]
     similarity = search.similarities(order, known)
-    chunks = Chunk.objects.in_bulk(order)
+    chunks = _candidates(order)
     order = [cid for cid in order if cid in chunks and chunks[cid].document_id in documents]
     if apply_threshold and search.dense and order:
         rule = relevance(search.model_name)
@@ -455,7 +538,7 @@ def _uncertain(order: list[int], rankings: list[list[int]], similarity: dict[int
 
 
 def _rerank(
-    query: str, order: list[int], chunks: dict[int, Chunk], reranker: Reranker
+    query: str, order: list[int], chunks: dict[int, Candidate], reranker: Reranker
 ) -> tuple[list[int], bool]:
     top = order[:RERANK_TOP]
     try:
@@ -471,8 +554,8 @@ def _rerank(
 
 def _budgeted(
     order: list[int],
-    chunks: dict[int, Chunk],
-    documents: dict[int, Document],
+    chunks: dict[int, Candidate],
+    documents: dict[int, DocumentInfo],
     fused: dict[int, float],
     similarity: dict[int, float],
     k: int,

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 from django.conf import settings
@@ -145,6 +146,8 @@ def chunks_query(
     limit: int = 5,
     document_ids: list[int] | None = None,
     exclude_document_ids: list[int] | None = None,
+    texts: bool = True,
+    metadata: bool = True,
 ) -> list[Hit]:
     """The ``limit`` chunks of the course nearest to ``embedding``, nearest first.
 
@@ -152,7 +155,10 @@ def chunks_query(
     ``document_ids`` (when given) limits the search to chunks whose metadata
     ``document_id`` is one of them (an empty list finds nothing); ``exclude_document_ids``
     leaves those documents out. Filtered searches are several times slower than plain ones
-    in embedded Chroma: callers pass the shorter of the two lists, or none.
+    in embedded Chroma: callers pass the shorter of the two lists, or none. ``texts=False``
+    and ``metadata=False`` leave the passages' texts and metadata out (``Hit.text`` and
+    ``Hit.metadata`` empty): reading metadata is most of an embedded query's cost (at 100k
+    passages 160 hits cost ~20 ms of CPU with it, ~5 ms without).
     """
     if document_ids is not None and not document_ids:
         return []
@@ -161,35 +167,38 @@ def chunks_query(
         where = {"document_id": {"$in": list(document_ids)}}
     elif exclude_document_ids:
         where = {"document_id": {"$nin": list(exclude_document_ids)}}
+    include: Any = [
+        "distances",
+        *(["metadatas"] if metadata else []),
+        *(["documents"] if texts else []),
+    ]
     result = _with_collection(
         course_id,
         lambda collection: collection.query(
-            query_embeddings=[embedding], n_results=limit, where=where
+            query_embeddings=[embedding], n_results=limit, where=where, include=include
         ),
     )
+    ids = result["ids"][0]
+    documents = result["documents"][0] if texts else [""] * len(ids)
+    metadatas = result["metadatas"][0] if metadata else [None] * len(ids)
     return [
         Hit(id=id_, text=text or "", metadata=dict(meta or {}), distance=float(distance))
         for id_, text, meta, distance in zip(
-            result["ids"][0],
-            result["documents"][0],
-            result["metadatas"][0],
-            result["distances"][0],
-            strict=True,
+            ids, documents, metadatas, result["distances"][0], strict=True
         )
     ]
 
 
-def chunks_embeddings(*, course_id: int, ids: list[str]) -> dict[str, list[float]]:
-    """The stored vectors of the given chunks (ids Chroma does not know are left out)."""
+def chunks_embeddings(*, course_id: int, ids: list[str]) -> dict[str, np.ndarray]:
+    """The stored vectors of the given chunks, as float32 arrays (ids Chroma does not know
+    are left out)."""
     if not ids:
         return {}
     result = _with_collection(
         course_id, lambda collection: collection.get(ids=ids, include=["embeddings"])
     )
-    return {
-        id_: [float(v) for v in vector]
-        for id_, vector in zip(result["ids"], result["embeddings"], strict=True)
-    }
+    vectors = np.asarray(result["embeddings"], dtype=np.float32)
+    return {id_: vectors[row] for row, id_ in enumerate(result["ids"])}
 
 
 def chunks_count(*, course_id: int) -> int:

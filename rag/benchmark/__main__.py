@@ -1,11 +1,13 @@
 """``python -m rag.benchmark``: retrieval quality and speed (see rag/benchmark/__init__.py).
 
-Runs on a throw-away data folder (SQLite, embedded Chroma) so it never touches a real one.
+Runs on a throw-away data folder (SQLite, embedded Chroma) so it never touches a real one,
+or on ``--data-dir`` (kept, so the 100k search course is built once).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -30,6 +32,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", action="store_true", help="Only the speed part.")
     parser.add_argument(
         "--quick", action="store_true", help="Speed at 10k chunks only, fewer runs."
+    )
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000",
+        help="Passages of the search courses, comma-separated (default 10000,100000).",
+    )
+    parser.add_argument(
+        "--runs", type=int, help="Timed searches per size (default 60, --quick 30)."
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="Keep the benchmark's data folder (SQLite, Chroma, BM25 indexes) here instead of "
+        "a throw-away one; the next run reuses the search courses built in it.",
+    )
+    parser.add_argument(
+        "--no-ingestion", action="store_true", help="Speed: leave out the ingestion part."
+    )
+    parser.add_argument(
+        "--no-bundled-ingestion",
+        action="store_true",
+        help="Speed: time ingestion only with --embedding-url, not with the bundled model.",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="Speed: also profile the searches (cProfile, CPU-time clock) and print the top.",
     )
     parser.add_argument(
         "--models",
@@ -61,14 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     both = not args.quality and not args.speed
     results: dict[str, object] = {}
-    with tempfile.TemporaryDirectory(prefix="caipi-rag-bench-") as folder:
-        _setup_django(Path(folder))
-        from rag.benchmark import report
+    with contextlib.ExitStack() as stack:
+        if args.data_dir is not None:
+            args.data_dir.mkdir(parents=True, exist_ok=True)
+            folder = args.data_dir.resolve()
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="caipi-rag-")))
+        _setup_django(folder)
+        from rag.benchmark import report, speed
 
         if args.quality or both:
             results["quality"] = report.quality(args)
         if args.speed or both:
-            results["speed"] = report.speed(args)
+            results["speed"] = speed.speed(args, report.conditions())
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -60,3 +60,20 @@ def test_a_saved_index_that_does_not_match_the_database_is_rebuilt(course, lectu
     lexical.forget_all()
     found = lexical_index(course.pk, version).search("Tom Mitchell", limit=3)
     assert found and 999_999 not in [chunk_id for chunk_id, _ in found]
+
+
+def test_the_index_tells_each_passages_document_and_knows_when_it_does_not_hold_one():
+    index = lexical.build([30, 10, 20], [3, 1, 2], ["gamma text", "alpha text", "beta text"])
+    assert index.documents_of([20, 30, 10, 99, 5]) == [2, 3, 1, -1, -1]
+    assert index.documents_of([]) == []
+
+
+def test_the_best_passages_come_first_and_equal_scores_keep_the_passages_order():
+    texts = ["kernel trick", "kernel", "nothing here", "kernel", "kernel", "the kernel trick"]
+    index = lexical.build([1, 2, 3, 4, 5, 6], [1] * 6, texts)
+    found = index.search("kernel trick", limit=3)
+    assert [chunk_id for chunk_id, _ in found][:2] in ([1, 6], [6, 1])
+    assert found[0][1] >= found[1][1] > found[2][1] > 0
+    assert found[2][0] == 2  # the first of the three passages that score the same
+    assert [c for c, _ in index.search("kernel", limit=10)] == [2, 4, 5, 1, 6]
+    assert index.search("kernel", limit=10, documents=[2]) == []

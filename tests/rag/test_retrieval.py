@@ -65,6 +65,31 @@ def test_students_do_not_retrieve_hidden_documents_but_staff_do(
     assert staff_result.passages[0].document_title.startswith("Week 1")
 
 
+@pytest.mark.parametrize("overfetch", [(1,), (1, 3), (50,)])
+def test_a_students_nearest_passages_are_those_a_filtered_search_finds(
+    demo_notes, course, student, monkeypatch, overfetch
+):
+    # Unfiltered searches of a few, then more, passages kept to the visible documents, or
+    # a filtered search when they leave too few: the same passages as filtering in Chroma.
+    from rag import embeddings, vectorstore
+
+    monkeypatch.setattr(retrieval, "CANDIDATES", 3)
+    monkeypatch.setattr(retrieval, "OVERFETCH", overfetch)
+    Document.objects.filter(title__startswith="Week 1").update(visible=False)
+    hidden = sorted(Document.objects.filter(visible=False).values_list("pk", flat=True))
+    search = retrieval._Search(course, [QUESTION])
+    search.documents, search.excluded = retrieval._documents(
+        course=course, user=student, filters=None
+    )
+    vector = embeddings.embedder().embed_query(QUESTION)
+    hits = search.dense_hits(vector)
+    filtered = vectorstore.chunks_query(
+        course_id=course.pk, embedding=vector, limit=3, exclude_document_ids=hidden
+    )
+    assert [h.id for h in hits] == [h.id for h in filtered] and len(hits) == 3
+    assert all(h.metadata["document_id"] not in hidden for h in filtered)
+
+
 def test_students_do_not_retrieve_documents_before_or_after_their_availability(
     demo_notes, course, student
 ):

@@ -34,6 +34,22 @@ def test_the_nearest_chunk_comes_first_with_its_metadata(store):
     assert hits[0].text == "Gradient descent steps downhill."
 
 
+def test_a_query_without_texts_and_metadata_finds_the_same_chunks_at_the_same_distances(store):
+    vectorstore.chunks_upsert(
+        course_id=1,
+        ids=["w1-0", "w2-0", "w3-0"],
+        texts=["Supervised learning.", "Gradient descent.", "Clustering."],
+        embeddings=[_unit(1, 0, 0), _unit(0, 1, 0), _unit(1, 1, 1)],
+        metadatas=[{"document_id": 1}, {"document_id": 2}, {"document_id": 3}],
+    )
+    full = vectorstore.chunks_query(course_id=1, embedding=_unit(0.2, 1, 0), limit=3)
+    bare = vectorstore.chunks_query(
+        course_id=1, embedding=_unit(0.2, 1, 0), limit=3, texts=False, metadata=False
+    )
+    assert [(h.id, h.distance) for h in bare] == [(h.id, h.distance) for h in full]
+    assert all(h.text == "" and h.metadata == {} for h in bare)
+
+
 def test_one_course_never_sees_another_courses_notes(store):
     vectorstore.chunks_upsert(
         course_id=1, ids=["a"], texts=["ML notes"], embeddings=[_unit(1, 0)], metadatas=[{"p": 1}]
