@@ -144,19 +144,22 @@ def provision(
     return lines[-1]
 
 
-def server_command(server: str, port: int) -> list[str]:
-    """Command line serving ``caipi.asgi:application`` with one worker on loopback."""
+def server_command(server: str, port: int, workers: int = 1) -> list[str]:
+    """Command line serving ``caipi.asgi:application`` on loopback.
+
+    ``workers`` > 1 is uvicorn's own process manager, as ``manage.py serve`` starts it.
+    """
     if server == "uvicorn":
         return [
             sys.executable, "-m", "uvicorn", "caipi.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
             "--log-level", "warning", "--backlog", "4096",
         ]  # fmt: skip
     if server == "granian":
         return [
             sys.executable, "-m", "granian", "--interface", "asgi",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--runtime-threads", "1", "--loop", "uvloop", "--no-access-log",
             "--log-level", "warning", "--backlog", "4096", "--backpressure", "4096",
             "caipi.asgi:application",
@@ -175,13 +178,14 @@ def start_server(
     *,
     name: str = "",
     tree: Path = REPO,
+    workers: int = 1,
 ) -> Managed:
     """Start CAIPI (from ``tree``) under ``server`` and wait until ``/v1/models`` answers."""
     port = free_port()
     proc = procs.add(
         start(
             name or f"caipi-{server}",
-            server_command(server, port),
+            server_command(server, port, workers),
             port=port,
             run_dir=run_dir,
             cpus=cpus,
