@@ -172,7 +172,7 @@ def _columns() -> list[tuple[str, Any, Any]]:
 
     return [
         (
-            field.column,
+            field.column or field.attname,
             field.default if field.has_default() else None,
             str if isinstance(field, models.CharField) else None,
         )
