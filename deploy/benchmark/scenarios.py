@@ -120,7 +120,8 @@ class Plan:
 
 
 QUICK = Plan(2, 10, (100, 1000), 1, 100, 5.0, 48, 1, 15.0)
-FULL = Plan(5, 20, (100, 1000), 1, 100, 8.0, 48, 2, 30.0)
+# Full: five repeats of the bars' steps in about 20 minutes (docs/benchmarks.md, "How to run it").
+FULL = Plan(5, 15, (1000,), 1, 100, 6.0, 48, 2, 30.0)
 
 
 def build_steps(
@@ -215,6 +216,8 @@ class Runner:
     def run_step(self, step: Step) -> None:
         """Run one step: every repeat visits every target it applies to, in rotating order."""
         targets = [target for target in self.targets if step.applies_to(target.name)]
+        if step.only and all(target.name == "direct" for target in targets):
+            return  # a step for particular targets (two workers), none of which runs
         for repeat in range(step.repeats):
             for target in rotated(targets, repeat):
                 # Let the previous target finish its after-work (usage writes, closes).

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from deploy.benchmark import bars, report
 from deploy.benchmark.engine_kill import kill_specs, served_calls
-from deploy.benchmark.load import LoadSpec, _labelled, worker_spec
-from deploy.benchmark.scenarios import FULL, QUICK, RunRecord, Step, build_steps
+from deploy.benchmark.load import LoadSpec, RunResult, _labelled, worker_spec
+from deploy.benchmark.scenarios import FULL, QUICK, Runner, RunRecord, Step, Target, build_steps
 from deploy.benchmark.stats import Sample, summarize, with_cpu
 
 LEVELS = {"streams": 1000, "streams_2w": 2000, "throughput": 100, "kill": 400}
@@ -148,7 +148,7 @@ def test_bars_table_shows_every_repeat_and_a_verdict_over_all_of_them() -> None:
 
 
 def test_steps_pick_their_targets_by_name() -> None:
-    steps = build_steps(FULL, ["single", "concurrency", "engine-kill"],
+    steps = build_steps(QUICK, ["single", "concurrency", "engine-kill"],
                         {"main": "m", "uneven": "u", "kill": "k"}, 6.35)  # fmt: skip
     names = ["direct", "caipi-uvicorn", "caipi-uvicorn-2w", "caipi-uvicorn-baseline", "litellm"]
 
@@ -161,8 +161,8 @@ def test_steps_pick_their_targets_by_name() -> None:
     ]  # fmt: skip
     assert "litellm" in runs(by_level["concurrency", 100])
     assert "litellm" not in runs(by_level["concurrency", 1000])
-    assert runs(by_level["concurrency", FULL.streams_2w]) == ["direct", "caipi-uvicorn-2w"]
-    assert "litellm" not in runs(by_level["engine-kill", FULL.kill_calls])
+    assert runs(by_level["concurrency", QUICK.streams_2w]) == ["direct", "caipi-uvicorn-2w"]
+    assert "litellm" not in runs(by_level["engine-kill", QUICK.kill_calls])
     assert FULL.repeats == 5 and QUICK.repeats < FULL.repeats
 
 
@@ -188,3 +188,55 @@ def test_only_the_first_engine_of_the_kill_pool_dies_and_its_served_calls_are_re
         "vllm:request_success_created 1.7e9\n"
     )
     assert served_calls(text) == 5.0
+
+
+class _Generator:
+    """Stands in for the load generator: every run answers ten quick samples."""
+
+    def __init__(self) -> None:
+        self.urls: list[tuple[str, ...]] = []
+
+    def run(self, spec: LoadSpec) -> RunResult:
+        self.urls.append(spec.urls)
+        return RunResult([Sample(ttft=0.05, e2e=0.1, chunks=1)] * 10, 1.0)
+
+
+class _Stage:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def before(self, step: Step, target: Target) -> None:
+        self.calls.append(f"before {target.name}")
+
+    def after(self, step: Step, target: Target, record: RunRecord) -> None:
+        self.calls.append(f"after {target.name}")
+        record.summary.engine_died = True
+
+
+def _targets(*names: str) -> list[Target]:
+    return [Target(name, {"main": (name,), "kill": (name,)}) for name in names]
+
+
+def test_a_stage_prepares_every_run_and_completes_its_record() -> None:
+    stage = _Stage()
+    generator = _Generator()
+    runner = Runner(generator, _targets("direct", "caipi-uvicorn"), [],  # type: ignore[arg-type]
+                    pause_s=0.0, stages={"engine-kill": stage})  # fmt: skip
+    runner.run_step(Step("engine-kill", 400, "kill", "k", True, 100, repeats=2, mixed=True))
+    assert stage.calls == [
+        "before direct", "after direct", "before caipi-uvicorn", "after caipi-uvicorn",
+        "before caipi-uvicorn", "after caipi-uvicorn", "before direct", "after direct",
+    ]  # fmt: skip
+    assert [(r.target, r.repeat) for r in runner.records][:2] == [
+        ("direct", 0),
+        ("caipi-uvicorn", 0),
+    ]
+    assert all(record.summary.engine_died for record in runner.records)
+
+
+def test_a_step_for_two_workers_is_skipped_when_none_runs() -> None:
+    generator = _Generator()
+    runner = Runner(generator, _targets("direct", "caipi-uvicorn"), [],  # type: ignore[arg-type]
+                    pause_s=0.0)  # fmt: skip
+    runner.run_step(Step("concurrency", 2000, "main", "m", True, 64, only=("direct", "*-2w")))
+    assert runner.records == [] and generator.urls == []
