@@ -84,7 +84,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ttft", type=float, default=0.05, help="simulator time to first token, s")
     p.add_argument("--tpot", type=float, default=0.1, help="simulator time per token, s")
-    p.add_argument("--max-num-seqs", type=int, default=512)
+    p.add_argument(
+        "--max-num-seqs",
+        type=int,
+        default=1024,
+        help="slots per simulator (2000 streams need 667 on each of three)",
+    )
     p.add_argument(
         "--stream-tokens",
         type=int,

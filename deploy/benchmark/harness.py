@@ -57,8 +57,11 @@ class Settings:
     kill_pool: bool = False
 
     @property
-    def all_cpus(self) -> tuple[int, ...]:
-        """Every CPU of the run (the two-worker target's: it is not pinned to one)."""
+    def two_worker_cpus(self) -> tuple[int, ...]:
+        """The two-worker target's CPUs: the servers' when there are two of them, else
+        every CPU of the run, left to the scheduler (one worker per core, docs)."""
+        if len(self.sut_cpus) >= 2:
+            return self.sut_cpus
         return tuple(sorted({*self.sut_cpus, *self.aux_cpus}))
 
 
@@ -138,7 +141,7 @@ def _caipi_targets(
     targets = []
     for server, workers in shapes:
         name = f"caipi-{server}{suffix}" + ("-2w" if workers == 2 else "")
-        cpus = settings.sut_cpus if workers == 1 else settings.all_cpus
+        cpus = settings.sut_cpus if workers == 1 else settings.two_worker_cpus
         proc = caipi_env.start_server(
             server, procs, env, settings.run_dir, cpus, key, MAIN_MODEL,
             name=name, tree=tree, workers=workers,

@@ -71,7 +71,7 @@ def conditions(
         "CPU pinning": (f"one-worker CAIPI servers and LiteLLM on CPU {list(settings.sut_cpus)}; "
                         f"simulators, load generator ({args.generator_procs} processes) and "
                         f"harness on CPU {list(settings.aux_cpus)}; caipi-uvicorn-2w (two "
-                        f"uvicorn workers) on CPUs {list(settings.all_cpus)}, left to the "
+                        f"uvicorn workers) on CPUs {list(settings.two_worker_cpus)}, left to the "
                         "scheduler, one worker per core as `manage.py serve` runs them"),
         "two workers": ("on this 2-core machine the second worker has only what the "
                         "simulators and the load generator leave of the other CPU, so the "
