@@ -94,7 +94,8 @@ def conditions(
                  "time); non-streaming max_tokens 1; closed loop, one warm-up request per "
                  "worker (keep-alive connections), workers' starts spread over one stream "
                  f"time; no new request after {plan.soft_limit_s:.0f} s per run"),
-        "CAIPI": (f"commit {_git_commit()}, one worker per server, auth + quotas on, "
+        "CAIPI": (f"commit {_git_commit()}, one worker per server (two for caipi-uvicorn-2w), "
+                  "auth + quotas on, "
                   f"database {'DATABASE_URL' if settings.database_url else 'SQLite'}, "
                   + ("Redis yes (+ one Celery worker with beat polling endpoint health, on the "
                      "server CPU, not counted in CPU/1k)" if settings.redis_url else
