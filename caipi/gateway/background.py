@@ -20,7 +20,9 @@ import asyncio
 import logging
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections
@@ -37,6 +39,21 @@ logger = logging.getLogger(__name__)
 
 TICK = 0.25
 STOP_SECONDS = 2.0
+T = TypeVar("T")
+
+# The periodic cache reads (routing version, health snapshots) run in one thread of their
+# own. ``asyncio.to_thread`` runs each call in a copy of the loop's context, where Django's
+# cache handle (an asgiref ``Local``) is created anew every time: every read opened a new
+# Redis connection (and redis-py read its package metadata for it) — several a second per
+# process, ~4% of a busy worker's samples (docs/benchmarks.md, "Where the time goes").
+# ``run_in_executor`` keeps the thread's own context, so its cache client stays connected.
+_cache_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caipi-cache-read")
+
+
+async def in_cache_thread(read: Callable[..., T], *args: Any) -> T:
+    """Run the blocking cache read ``read(*args)`` in the background's cache thread."""
+    return await asyncio.get_running_loop().run_in_executor(_cache_thread, read, *args)
+
 
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
@@ -131,7 +148,7 @@ async def _guarded(work: object, what: str) -> None:
 
 async def _reload_if_changed() -> None:
     current = catalog()
-    version = await asyncio.to_thread(routing_version)
+    version = await in_cache_thread(routing_version)
     too_old = time.monotonic() - current.loaded_at > settings.GATEWAY_ROUTING_MAX_AGE
     if version != current.version or too_old:
         await asyncio.to_thread(_reload_and_disconnect, current)
@@ -154,7 +171,7 @@ async def refresh_health() -> None:
     if not endpoints:
         return
     if settings.CELERY_BROKER_URL:
-        current.set_health(await asyncio.to_thread(health_read, [e.id for e in endpoints]))
+        current.set_health(await in_cache_thread(health_read, [e.id for e in endpoints]))
     else:
         snapshots = await poll_and_store(endpoints)
         current.set_health({s.endpoint_id: s for s in snapshots})

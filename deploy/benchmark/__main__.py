@@ -1,8 +1,9 @@
-"""``python -m deploy.benchmark [--quick] [options]``: the gateway benchmark of issue #3.
+"""``python -m deploy.benchmark [--quick] [options]``: the gateway benchmark (issues 3, 14).
 
-Starts simulators, CAIPI (uvicorn and/or granian) and LiteLLM, runs the scenarios with
-targets interleaved, then writes ``results.json`` and the plot into the run directory
-and (unless ``--no-docs``) the table into docs/benchmarks.md and docs/benchmarks/.
+Starts simulators, CAIPI (uvicorn and/or granian, one worker; two uvicorn workers) and
+LiteLLM, runs the scenarios with targets interleaved, ``--repeats`` times each, then
+writes ``results.json`` and the plot into the run directory and (unless ``--no-docs``)
+the table and the bars, judged in every repeat, into docs/benchmarks.md and docs/benchmarks/.
 """
 
 from __future__ import annotations
@@ -16,15 +17,23 @@ from dataclasses import replace
 from pathlib import Path
 
 from deploy.benchmark import caipi_env, litellm_env
-from deploy.benchmark.harness import Settings, bring_up
+from deploy.benchmark.harness import KILL_MODEL, MAIN_MODEL, UNEVEN_MODEL, Settings, bring_up
 from deploy.benchmark.load import LoadGenerator
 from deploy.benchmark.output import write_outputs
 from deploy.benchmark.processes import ProcessSet, SimulatorSpec
-from deploy.benchmark.scenarios import FULL, QUICK, SCENARIOS, Runner, build_steps, log_record
+from deploy.benchmark.scenarios import (
+    FULL,
+    QUICK,
+    SCENARIOS,
+    Plan,
+    Runner,
+    build_steps,
+    log_record,
+)
 
 logger = logging.getLogger("deploy.benchmark")
 
-TARGETS = ("direct", "caipi", "litellm")
+TARGETS = ("direct", "caipi", "caipi-2w", "litellm")
 
 
 def _csv(choices: tuple[str, ...]):
@@ -45,7 +54,13 @@ def _cpus(text: str) -> tuple[int, ...]:
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="python -m deploy.benchmark", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="small counts (1-3 minutes)")
+    p.add_argument("--quick", action="store_true", help="small counts, two repeats")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs of every step per target (default: 5, --quick 2)",
+    )
     p.add_argument("--scenarios", type=_csv(SCENARIOS), default=SCENARIOS)
     p.add_argument("--targets", type=_csv(TARGETS), default=TARGETS)
     p.add_argument(
@@ -69,7 +84,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ttft", type=float, default=0.05, help="simulator time to first token, s")
     p.add_argument("--tpot", type=float, default=0.1, help="simulator time per token, s")
-    p.add_argument("--max-num-seqs", type=int, default=512)
+    p.add_argument(
+        "--max-num-seqs",
+        type=int,
+        default=1024,
+        help="slots per simulator (2000 streams need 667 on each of three)",
+    )
     p.add_argument(
         "--stream-tokens",
         type=int,
@@ -145,7 +165,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         redis_url=_redis(args),
         baseline_tree=_tree(args.baseline_tree),
+        kill_pool="engine-kill" in args.scenarios,
     )  # fmt: skip
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    """The counts of the chosen mode, with ``--repeats`` and ``--stream-tokens`` applied."""
+    plan = QUICK if args.quick else FULL
+    repeats = plan.repeats if args.repeats is None else max(1, args.repeats)
+    return replace(plan, repeats=repeats, stream_tokens=args.stream_tokens)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,18 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from(args)
     if settings.aux_cpus:
         os.sched_setaffinity(0, set(settings.aux_cpus))
-    plan = replace(QUICK if args.quick else FULL, stream_tokens=args.stream_tokens)
+    plan = plan_from(args)
     stream_s = args.ttft + (plan.stream_tokens - 1) * args.tpot
-    models = {"main": "bench-model", "uneven": "bench-uneven"}
+    models = {"main": MAIN_MODEL, "uneven": UNEVEN_MODEL, "kill": KILL_MODEL}
     steps = build_steps(plan, args.scenarios, models, stream_s)
     logger.warning("run dir %s; pinning sut=%s aux=%s", settings.run_dir, settings.sut_cpus,
                    settings.aux_cpus)  # fmt: skip
     started = time.time()
     with ProcessSet() as procs, LoadGenerator(args.generator_procs, settings.aux_cpus) as gen:
         bench = bring_up(settings, procs)
-        runner = Runner(
-            gen, bench.targets, bench.simulators, on_record=log_record, pause_s=args.pause
-        )
+        runner = Runner(gen, bench.targets, bench.simulators, on_record=log_record,
+                        pause_s=args.pause, stages=dict(bench.stages))  # fmt: skip
         for step in steps:
             runner.run_step(step)
     write_outputs(settings, plan, args, runner.records, started, write_docs=not args.no_docs)

@@ -109,6 +109,12 @@ QuotaLimit.objects.get_or_create(scope="user", metric="requests", window="minute
                                  defaults={{"size": 10**9}})
 """
 
+COMMANDS_SCRIPT = """
+from django.core.management import call_command
+for command in {commands!r}:
+    call_command(*command)
+"""
+
 KEY_SCRIPT = """
 from django.contrib.auth import get_user_model
 from caipi.governance.services import apikey_create
@@ -125,12 +131,15 @@ def provision(
     Returns the API key (the last non-empty line ``apikeys create`` prints).
     """
     manage(["migrate", "--noinput"], env, log_path, tree)
-    for model, urls in models.items():
-        manage(["models", "add", model, "--served-name", model], env, log_path, tree)
-        for url in urls:
-            engine_url = url.removesuffix("/v1")
-            manage(["endpoints", "add", model, engine_url, "--weight", "1"], env, log_path, tree)
-    manage(["shell", "-c", QUOTA_SCRIPT.format(user=BENCH_USER)], env, log_path, tree)
+    # The documented commands, run in one process (one Django start instead of one per
+    # endpoint: on a busy two-core machine each start takes seconds).
+    commands = [["models", "add", model, "--served-name", model] for model in models] + [
+        ["endpoints", "add", model, url.removesuffix("/v1"), "--weight", "1"]
+        for model, urls in models.items()
+        for url in urls
+    ]
+    script = COMMANDS_SCRIPT.format(commands=commands) + QUOTA_SCRIPT.format(user=BENCH_USER)
+    manage(["shell", "-c", script], env, log_path, tree)
     try:
         output = manage(["apikeys", "create", BENCH_USER], env, log_path, tree)
     except RuntimeError as exc:
@@ -144,19 +153,22 @@ def provision(
     return lines[-1]
 
 
-def server_command(server: str, port: int) -> list[str]:
-    """Command line serving ``caipi.asgi:application`` with one worker on loopback."""
+def server_command(server: str, port: int, workers: int = 1) -> list[str]:
+    """Command line serving ``caipi.asgi:application`` on loopback.
+
+    ``workers`` > 1 is uvicorn's own process manager, as ``manage.py serve`` starts it.
+    """
     if server == "uvicorn":
         return [
             sys.executable, "-m", "uvicorn", "caipi.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
             "--log-level", "warning", "--backlog", "4096",
         ]  # fmt: skip
     if server == "granian":
         return [
             sys.executable, "-m", "granian", "--interface", "asgi",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--runtime-threads", "1", "--loop", "uvloop", "--no-access-log",
             "--log-level", "warning", "--backlog", "4096", "--backpressure", "4096",
             "caipi.asgi:application",
@@ -175,13 +187,14 @@ def start_server(
     *,
     name: str = "",
     tree: Path = REPO,
+    workers: int = 1,
 ) -> Managed:
     """Start CAIPI (from ``tree``) under ``server`` and wait until ``/v1/models`` answers."""
     port = free_port()
     proc = procs.add(
         start(
             name or f"caipi-{server}",
-            server_command(server, port),
+            server_command(server, port, workers),
             port=port,
             run_dir=run_dir,
             cpus=cpus,

@@ -1,4 +1,12 @@
-"""Engine killed under load: how many calls fail, with stream continuation on and off.
+"""Engine killed under load: the main benchmark's ``engine-kill`` scenario, and on its own.
+
+In ``python -m deploy.benchmark`` (scenario ``engine-kill``): a "kill" pool of three
+simulators (``KILL_SPEC``), the first started with ``--die-mid-stream``; every run sends
+its calls at once (half streamed, half not) and the first engine exits mid-stream.
+``KillStage`` restarts it (same port) before the next run and, for a proxy target, waits
+until that target routes calls to it again, so every run starts with three live engines.
+
+On its own, comparing stream continuation on and off:
 
     python -m deploy.benchmark.engine_kill [--calls 400] [--repeats 1]
 
@@ -17,17 +25,96 @@ import asyncio
 import json
 import logging
 import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
 
 from deploy.benchmark import caipi_env
 from deploy.benchmark.load import PROMPT, one_request
-from deploy.benchmark.processes import ProcessSet, SimulatorSpec, free_port, start, wait_ready
+from deploy.benchmark.processes import (
+    Managed,
+    ProcessSet,
+    SimulatorSpec,
+    free_port,
+    start,
+    wait_ready,
+)
+from deploy.benchmark.scenarios import RunRecord, Step, Target
 
 logger = logging.getLogger(__name__)
 
 MODEL = "bench-model"
+KILL_MODEL = "bench-kill"
+DIE_AFTER_TOKENS = 30
+# 100-token answers at 20 ms per token: a call is in flight for about 2 s.
+KILL_SPEC = SimulatorSpec(KILL_MODEL, ttft=0.05, tpot=0.02, max_num_seqs=512, output_tokens=100)
+
+
+def kill_specs() -> list[SimulatorSpec]:
+    """The kill pool: three engines, the first one dying mid-stream."""
+    return [replace(KILL_SPEC, die_mid_stream=DIE_AFTER_TOKENS), KILL_SPEC, KILL_SPEC]
+
+
+def served_calls(metrics_text: str) -> float:
+    """Calls an engine has finished, from its Prometheus text (``vllm:request_success``)."""
+    total = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("vllm:request_success_total"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _served(sim: Managed) -> float:
+    url = f"http://127.0.0.1:{sim.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return served_calls(resp.read().decode())
+
+
+@dataclass(slots=True)
+class KillStage:
+    """Keeps the kill pool whole between runs (see the module docstring)."""
+
+    procs: ProcessSet
+    pool: list[Managed]
+    spec: SimulatorSpec
+    run_dir: Path
+    cpus: tuple[int, ...]
+    routed_timeout_s: float = 40.0
+
+    def before(self, step: Step, target: Target) -> None:
+        """Restart the dying engine if it died, then wait until ``target`` uses it."""
+        victim = self.pool[0]
+        if victim.popen.poll() is not None:
+            command = self.spec.args(victim.port)
+            restarted = start(victim.name, command, port=victim.port, run_dir=self.run_dir,
+                              cpus=self.cpus)  # fmt: skip
+            self.pool[0] = self.procs.add(restarted)
+            wait_ready(restarted, "/health", 60)
+        if target.sut is not None:
+            asyncio.run(self._until_routed(step, target))
+
+    async def _until_routed(self, step: Step, target: Target) -> None:
+        victim, url = self.pool[0], target.pools[step.pool][0]
+        head = {"Content-Type": "application/json", "Authorization": f"Bearer {target.api_key}"}
+        body = json.dumps({"model": step.model, "max_tokens": 1,
+                           "messages": [{"role": "user", "content": PROMPT}]}).encode()  # fmt: skip
+        before = _served(victim)
+        deadline = time.monotonic() + self.routed_timeout_s
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                await asyncio.gather(*(one_request(session, url, body, head, False)
+                                       for _ in range(6)))  # fmt: skip
+                if _served(victim) > before:
+                    return
+                await asyncio.sleep(0.5)
+        logger.warning("%s still does not route to the restarted engine", target.name)
+
+    def after(self, step: Step, target: Target, record: RunRecord) -> None:
+        """Note whether the engine really died during the run."""
+        record.summary.engine_died = self.pool[0].popen.poll() is not None
 
 
 async def _load(url: str, key: str, calls: int, max_tokens: int) -> dict[str, int]:

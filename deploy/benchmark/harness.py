@@ -1,8 +1,10 @@
 """Brings up everything one benchmark run needs and turns it into targets.
 
-Two simulator pools: "main" (three identical simulators) and "uneven" (two fast, one
-slow with few slots). Targets: ``direct`` (client-side round-robin over a pool), one
-``caipi-<server>`` per ASGI server (authentication and quotas on), with
+Simulator pools: "main" (three identical simulators), "uneven" (two fast, one slow with
+few slots) and, for the engine-kill scenario, "kill" (three, the first dying mid-stream).
+Targets: ``direct`` (client-side round-robin over a pool), one ``caipi-<server>`` per ASGI
+server (one worker, authentication and quotas on), ``caipi-uvicorn-2w`` (two uvicorn
+workers of the same CAIPI, one database and Redis, not pinned to one CPU), with
 ``--baseline-tree`` also one ``caipi-<server>-baseline`` per server running another source
 tree's CAIPI against the same simulators, and ``litellm``.
 Everything listens on loopback; all processes stop when the ``ProcessSet`` closes.
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.benchmark import caipi_env, litellm_env
+from deploy.benchmark import caipi_env, engine_kill, litellm_env
 from deploy.benchmark.processes import (
     Managed,
     ProcessSet,
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 MAIN_MODEL = "bench-model"
 UNEVEN_MODEL = "bench-uneven"
+KILL_MODEL = engine_kill.KILL_MODEL
+TWO_WORKER_SERVER = "uvicorn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,15 @@ class Settings:
     database_url: str | None
     redis_url: str | None
     baseline_tree: Path | None = None
+    kill_pool: bool = False
+
+    @property
+    def two_worker_cpus(self) -> tuple[int, ...]:
+        """The two-worker target's CPUs: the servers' when there are two of them, else
+        every CPU of the run, left to the scheduler (one worker per core, docs)."""
+        if len(self.sut_cpus) >= 2:
+            return self.sut_cpus
+        return tuple(sorted({*self.sut_cpus, *self.aux_cpus}))
 
 
 @dataclass(slots=True)
@@ -58,6 +71,7 @@ class Bench:
 
     pools: dict[str, list[Managed]]
     targets: list[Target] = field(default_factory=list)
+    stages: dict[str, engine_kill.KillStage] = field(default_factory=dict)
 
     @property
     def simulators(self) -> list[Managed]:
@@ -71,7 +85,10 @@ class Bench:
     def models(self) -> dict[str, tuple[str, ...]]:
         """Model name to its endpoints' base URLs."""
         urls = self.urls()
-        return {MAIN_MODEL: urls["main"], UNEVEN_MODEL: urls["uneven"]}
+        models = {MAIN_MODEL: urls["main"], UNEVEN_MODEL: urls["uneven"]}
+        if "kill" in urls:
+            models[KILL_MODEL] = urls["kill"]
+        return models
 
 
 def bring_up(settings: Settings, procs: ProcessSet) -> Bench:
@@ -80,11 +97,18 @@ def bring_up(settings: Settings, procs: ProcessSet) -> Bench:
     uneven_specs = [settings.fast_sim, settings.fast_sim, settings.slow_sim]
     uneven = start_simulators(uneven_specs, procs, settings.run_dir, settings.aux_cpus)
     bench = Bench(pools={"main": main, "uneven": uneven})
+    if settings.kill_pool:
+        specs = engine_kill.kill_specs()
+        kill = start_simulators(specs, procs, settings.run_dir, settings.aux_cpus)
+        bench.pools["kill"] = kill
+        bench.stages["engine-kill"] = engine_kill.KillStage(
+            procs, kill, specs[0], settings.run_dir, settings.aux_cpus
+        )
     if "direct" in settings.targets:
         bench.targets.append(Target("direct", bench.urls()))
-    if "caipi" in settings.targets:
+    if "caipi" in settings.targets or "caipi-2w" in settings.targets:
         bench.targets.extend(_caipi_targets(settings, bench, procs))
-        if settings.baseline_tree is not None:
+        if settings.baseline_tree is not None and "caipi" in settings.targets:
             bench.targets.extend(_caipi_targets(settings, bench, procs, baseline=True))
     if "litellm" in settings.targets:
         bench.targets.append(_litellm_target(settings, bench, procs))
@@ -95,7 +119,8 @@ def _caipi_targets(
     settings: Settings, bench: Bench, procs: ProcessSet, *, baseline: bool = False
 ) -> list[Target]:
     """One CAIPI per ASGI server, from this tree or (``baseline``) the baseline tree, each
-    with a data dir, database and Redis database of its own."""
+    tree with a data dir, database and Redis database of its own; from this tree also the
+    two-worker uvicorn (same data) when asked for."""
     suffix = "-baseline" if baseline else ""
     tree = settings.baseline_tree if baseline and settings.baseline_tree else caipi_env.REPO
     database_url, redis_url = settings.database_url, settings.redis_url
@@ -110,14 +135,18 @@ def _caipi_targets(
         caipi_env.start_celery(
             procs, env, settings.run_dir, settings.sut_cpus, name=f"celery{suffix}", tree=tree
         )
+    shapes = [(server, 1) for server in settings.servers] if "caipi" in settings.targets else []
+    if "caipi-2w" in settings.targets and not baseline:
+        shapes.append((TWO_WORKER_SERVER, 2))
     targets = []
-    for server in settings.servers:
-        name = f"caipi-{server}{suffix}"
+    for server, workers in shapes:
+        name = f"caipi-{server}{suffix}" + ("-2w" if workers == 2 else "")
+        cpus = settings.sut_cpus if workers == 1 else settings.two_worker_cpus
         proc = caipi_env.start_server(
-            server, procs, env, settings.run_dir, settings.sut_cpus, key, MAIN_MODEL,
-            name=name, tree=tree,
+            server, procs, env, settings.run_dir, cpus, key, MAIN_MODEL,
+            name=name, tree=tree, workers=workers,
         )  # fmt: skip
-        pools: dict[str, tuple[str, ...]] = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+        pools: dict[str, tuple[str, ...]] = {pool: (proc.base_url,) for pool in bench.pools}
         targets.append(Target(name, pools, api_key=key, sut=proc))
     return targets
 
@@ -141,7 +170,7 @@ def _litellm_target(settings: Settings, bench: Bench, procs: ProcessSet) -> Targ
         )
     )
     wait_ready(proc, "/health/liveliness", 180)
-    pools: dict[str, tuple[str, ...]] = {"main": (proc.base_url,), "uneven": (proc.base_url,)}
+    pools: dict[str, tuple[str, ...]] = {pool: (proc.base_url,) for pool in bench.pools}
     return Target("litellm", pools, api_key=litellm_env.MASTER_KEY, sut=proc)
 
 

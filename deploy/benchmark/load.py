@@ -38,7 +38,9 @@ class LoadSpec:
     capped by ``max_requests_per_worker``). Workers start spread evenly over ``ramp_s``
     (steady state instead of one synchronized burst) and send no new request after
     ``soft_limit_s`` (a slow target then yields fewer samples instead of a stalled run);
-    ``deadline_s`` is the hard bound of the whole run.
+    ``deadline_s`` is the hard bound of the whole run. ``mixed`` makes every other worker
+    send non-streamed requests (its failures' reasons start with "whole", a streaming
+    worker's with "streamed").
     """
 
     urls: tuple[str, ...]
@@ -54,6 +56,7 @@ class LoadSpec:
     soft_limit_s: float = 600.0
     request_timeout_s: float = 120.0
     deadline_s: float = 600.0
+    mixed: bool = False
 
 
 @dataclass(slots=True)
@@ -123,6 +126,17 @@ def _failed(start: float, reason: str) -> Sample:
     return Sample(ttft=math.nan, e2e=elapsed, error=reason)
 
 
+def worker_spec(spec: LoadSpec, index: int) -> LoadSpec:
+    """The spec worker ``index`` follows: in a mixed run odd workers do not stream."""
+    return replace(spec, stream=index % 2 == 0) if spec.mixed else spec
+
+
+def _labelled(sample: Sample, spec: LoadSpec) -> Sample:
+    if spec.mixed and sample.error:
+        sample.error = f"{'streamed' if spec.stream else 'whole'} {sample.error}"
+    return sample
+
+
 async def _worker(
     spec: LoadSpec, session: aiohttp.ClientSession, rr: itertools.count, start_at: float
 ) -> list[Sample]:
@@ -143,7 +157,8 @@ async def _worker(
         if samples and time.time() >= stop_at:
             break
         url = spec.urls[next(rr) % len(spec.urls)]
-        samples.append(await one_request(session, url, body, head, spec.stream))
+        sample = await one_request(session, url, body, head, spec.stream)
+        samples.append(_labelled(sample, spec))
     return samples
 
 
@@ -159,7 +174,10 @@ async def run_workers(spec: LoadSpec, workers: int, start_at: float) -> tuple[li
         connector=connector, timeout=timeout, auto_decompress=False
     ) as session:
         offsets = [spec.ramp_s * (index + 0.5) / workers for index in range(workers)]
-        tasks = [_worker(spec, session, rr, start_at + offset) for offset in offsets]
+        tasks = [
+            _worker(worker_spec(spec, index), session, rr, start_at + offset)
+            for index, offset in enumerate(offsets)
+        ]
         results = await asyncio.wait_for(asyncio.gather(*tasks), spec.deadline_s)
     return [s for batch in results for s in batch], time.time() - start_at
 

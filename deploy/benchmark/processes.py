@@ -36,9 +36,11 @@ class SimulatorSpec:
     tpot: float
     max_num_seqs: int
     output_tokens: int = 32
+    die_mid_stream: int | None = None
 
     def args(self, port: int) -> list[str]:
         """The ``python -m deploy.simulator`` command line on ``port``."""
+        die = [] if self.die_mid_stream is None else ["--die-mid-stream", str(self.die_mid_stream)]
         return [
             sys.executable,
             "-m",
@@ -61,6 +63,7 @@ class SimulatorSpec:
             "fixed",
             "--log-level",
             "warning",
+            *die,
         ]
 
 

@@ -1,8 +1,10 @@
 """Results as a Markdown table (spliced into docs/benchmarks.md), a JSON file and a plot.
 
-Repeats of a step are pooled per (scenario, level, target): percentiles over all their
-samples, throughput over their summed wall time, CPU summed. "Added" columns compare a
-target with direct access in the same step (difference of the percentiles).
+The results table pools the repeats of a step per (scenario, level, target): percentiles
+over all their samples, throughput over their summed wall time, CPU summed. "Added"
+columns compare a target with direct access in the same step (difference of the
+percentiles). The bars are judged per repeat (``by_repeat``), and the bars table shows
+each bar's value in every repeat.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.benchmark.bars import Bar
+from deploy.benchmark.bars import Bar, Lookup
 from deploy.benchmark.scenarios import RunRecord
 from deploy.benchmark.stats import Summary, summarize, with_cpu
 
@@ -43,15 +45,26 @@ def pool(records: Sequence[RunRecord]) -> list[Row]:
         summary = summarize(samples, sum(r.summary.duration_s for r in group))
         sut = [r.sut_cpu_s for r in group if r.sut_cpu_s is not None]
         sut_total = sum(sut) if len(sut) == len(group) else None
-        rows.append(
-            Row(
-                scenario,
-                level,
-                target,
-                with_cpu(summary, sut_total, sum(r.sim_cpu_s for r in group)),
-            )
-        )
+        summary = with_cpu(summary, sut_total, sum(r.sim_cpu_s for r in group))
+        died = [r.summary.engine_died for r in group if r.summary.engine_died is not None]
+        summary.engine_died = all(died) if died else None
+        rows.append(Row(scenario, level, target, summary))
     return rows
+
+
+def by_repeat(records: Sequence[RunRecord]) -> list[list[Row]]:
+    """The rows of each repeat on its own (index = repeat number)."""
+    count = 1 + max((record.repeat for record in records), default=-1)
+    return [pool([r for r in records if r.repeat == repeat]) for repeat in range(count)]
+
+
+def lookups(records: Sequence[RunRecord]) -> list[Lookup]:
+    """One cell finder per repeat, for ``bars.evaluate``."""
+    return [_finder(rows) for rows in by_repeat(records)]
+
+
+def _finder(rows: Sequence[Row]) -> Lookup:
+    return lambda scenario, level, target: find(rows, scenario, level, target)
 
 
 def find(rows: Sequence[Row], scenario: str, level: int, target: str) -> Summary | None:
@@ -96,11 +109,17 @@ def table(rows: Sequence[Row]) -> str:
 
 
 def bars_table(bars: Sequence[Bar]) -> str:
-    """The quality bars, measured value and verdict, in Markdown."""
-    lines = ["| bar | target | measured | met |", "|---|---|---|---|"]
-    lines += [
-        f"| {b.name} | {b.target} | {b.measured} | {'yes' if b.met else '**no**'} |" for b in bars
-    ]
+    """The quality bars in Markdown: the value in each repeat (bold where that repeat
+    missed the bar) and "yes" only when every repeat met it."""
+    count = max((len(b.checks) for b in bars), default=1)
+    heads = " | ".join(f"repeat {n + 1}" for n in range(count))
+    lines = [f"| bar | target | {heads} | met in every repeat |",
+             "|---|---|" + "---|" * count + "---|"]  # fmt: skip
+    for bar in bars:
+        cells = [c.measured if c.met else f"**{c.measured}**" for c in bar.checks]
+        cells += ["-"] * (count - len(cells))
+        verdict = "yes" if bar.met else "**no**"
+        lines.append(f"| {bar.name} | {bar.target} | {' | '.join(cells)} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -110,7 +129,7 @@ def conditions_list(conditions: Mapping[str, object]) -> str:
 
 
 def markdown(
-    rows: Sequence[Row], bars: Sequence[Bar], conditions: Mapping[str, object], plot: str
+    rows: Sequence[Row], bars: Sequence[Bar], conditions: Mapping[str, object], plot: str | None
 ) -> str:
     """The section spliced between the markers of docs/benchmarks.md."""
     return "\n\n".join(
@@ -122,7 +141,7 @@ def markdown(
             bars_table(bars),
             "### Results (times in ms)",
             table(rows),
-            f"![benchmark plot]({plot})",
+            *([f"![benchmark plot]({plot})"] if plot else []),
             END,
         ]
     )

@@ -45,6 +45,8 @@ class Summary:
 
     ``cpu_per_1k`` is CPU seconds of the system under test per 1000 requests
     (NaN for direct access, which has none); ``sim_cpu_per_1k`` the simulators'.
+    ``engine_died`` is set by the engine-kill scenario only: whether the engine meant to
+    die mid-stream really did (a run in which it did not shows nothing).
     """
 
     requests: int
@@ -60,6 +62,7 @@ class Summary:
     cpu_per_1k: float = math.nan
     sim_cpu_per_1k: float = math.nan
     error_kinds: dict[str, int] = field(default_factory=dict)
+    engine_died: bool | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for JSON (NaN becomes None)."""

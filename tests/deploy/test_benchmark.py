@@ -13,7 +13,14 @@ import pytest
 from deploy.benchmark import bars, litellm_env, report
 from deploy.benchmark.load import LoadSpec, headers, request_body, split
 from deploy.benchmark.plot import rows_from_json
-from deploy.benchmark.scenarios import QUICK, RunRecord, Target, build_steps, rotated
+from deploy.benchmark.scenarios import (
+    QUICK,
+    SCENARIOS,
+    RunRecord,
+    Target,
+    build_steps,
+    rotated,
+)
 from deploy.benchmark.sse import StreamTimer, event_data, has_content, split_events
 from deploy.benchmark.stats import Sample, percentile, summarize, with_cpu
 
@@ -114,11 +121,15 @@ def test_targets_are_interleaved_in_rotating_order() -> None:
 
 
 def test_quick_plan_builds_every_scenario() -> None:
-    models = {"main": "m", "uneven": "u"}
-    steps = build_steps(QUICK, ["single", "concurrency", "throughput", "uneven"], models, 1.5)
-    assert [s.scenario for s in steps].count("concurrency") == len(QUICK.levels)
+    models = {"main": "m", "uneven": "u", "kill": "k"}
+    steps = build_steps(QUICK, list(SCENARIOS), models, 1.5)
+    # Every level of the plan, plus the two-worker step at its own level.
+    assert [s.scenario for s in steps].count("concurrency") == len(QUICK.levels) + 1
     assert next(s for s in steps if s.scenario == "uneven").model == "u"
     assert not next(s for s in steps if s.scenario == "throughput").stream
+    kill = next(s for s in steps if s.scenario == "engine-kill")
+    assert (kill.model, kill.level, kill.mixed) == ("k", QUICK.kill_calls, True)
+    assert {s.repeats for s in steps} == {QUICK.repeats}
 
 
 def _record(scenario: str, level: int, target: str, ttft: float, rps_n: int = 10) -> RunRecord:
@@ -151,22 +162,22 @@ def test_repeats_are_pooled_into_one_row_per_cell() -> None:
 
 def test_bars_judge_overhead_throughput_and_routing() -> None:
     rows = _rows()
-    found = bars.evaluate(lambda s, lv, t: report.find(rows, s, lv, t), ["caipi-uvicorn"],
+    found = bars.evaluate([lambda s, lv, t: report.find(rows, s, lv, t)], ["caipi-uvicorn"],
                           {"throughput": 100, "uneven": 48})  # fmt: skip
     verdicts = {bar.name.split(",")[0].split(":")[0]: bar.met for bar in found}
     assert verdicts["added TTFT p50"] is True
-    assert verdicts["non-streaming throughput >= 2x LiteLLM"] is True
+    assert verdicts["non-streaming throughput >= 2x LiteLLM (issue 3)"] is True
     assert verdicts["uneven endpoints"] is False
 
 
 def test_markdown_has_table_bars_and_markers_and_replaces_an_old_section() -> None:
     rows = _rows()
-    bar = bars.Bar("b", "caipi-uvicorn", "1 ms", met=False)
+    bar = bars.Bar("b", "caipi-uvicorn", (bars.Check("1 ms", met=False),))
     section = report.markdown(rows, [bar], {"date": "today"}, "benchmarks/plot.png")
     assert section.startswith(report.START) and section.endswith(report.END)
     assert "| single | 1 | caipi-uvicorn | 10 | 0 | 51.0 |" in section
     assert "+1.0" in section
-    assert "| b | caipi-uvicorn | 1 ms | **no** |" in section
+    assert "| b | caipi-uvicorn | **1 ms** | **no** |" in section
     document = f"# Benchmarks\n\nintro\n\n{report.START}\nold\n{report.END}\n\nafter\n"
     spliced = report.splice(document, section)
     assert "old" not in spliced and "intro" in spliced and "after" in spliced

@@ -32,3 +32,20 @@ def test_text_fields_are_never_stored(student):
     )
     usage_flush()
     assert "secret" not in str(UsageRecord.objects.values().get())
+
+
+def test_a_record_missing_fields_gets_the_models_defaults_and_its_time(student):
+    from datetime import UTC, datetime, timedelta
+
+    from caipi.governance.models import Outcome
+
+    before = datetime.now(UTC)
+    usage_record(user_id=student.pk, model="m", outcome=Outcome.UPSTREAM_ERROR, role="api")
+    usage_record(user_id=student.pk, model="m", ttft_ms=None)
+    assert usage_flush() == 2
+    error, plain = UsageRecord.objects.order_by("id")
+    assert (error.outcome, error.role, error.prompt_tokens, error.completion_tokens) == (
+        "upstream_error", "api", 0, 0,
+    )  # fmt: skip
+    assert (plain.outcome, plain.course, plain.ttft_ms, plain.key_id) == ("ok", None, None, None)
+    assert before - timedelta(seconds=1) <= plain.created_at <= datetime.now(UTC)
