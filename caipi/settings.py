@@ -538,6 +538,12 @@ GOVERNANCE_QUOTA_FAIL_OPEN = env_bool(
     False,
     "When Redis is down, let calls through without quota checks instead of refusing (503).",
 )
+GOVERNANCE_QUOTA_LEASES = env_bool(
+    "CAIPI_QUOTA_LEASES",
+    True,
+    "Each web process reserves quota from slices it leases from Redis (large, busy limits only), "
+    "saving a Redis round trip per call; off: every call reserves and settles on Redis.",
+)
 GOVERNANCE_USAGE_FLUSH_SECONDS = env_float(
     "CAIPI_USAGE_FLUSH_SECONDS",
     1.0,

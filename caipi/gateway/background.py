@@ -1,9 +1,11 @@
 """The gateway's background work inside each web process (one asyncio task per loop).
 
-Every ``TICK`` seconds it publishes and reads in-flight counts and breaker openings (when
-Redis is configured); every CAIPI_SHARED_STATE_POLL_SECONDS it checks the routing version
-and reloads models and endpoints when it moved (or when the table is older than
-GATEWAY_ROUTING_MAX_AGE); every HEALTH_POLL_SECONDS it refreshes endpoint health.
+Every ``TICK`` seconds it publishes and reads in-flight counts and breaker openings and
+hands back the quota slices this process no longer needs (``quota_leases``, which lease only
+while this tick runs; all of them on shutdown) — when Redis is configured; every
+CAIPI_SHARED_STATE_POLL_SECONDS it checks the routing version and reloads models and
+endpoints when it moved (or when the table is older than GATEWAY_ROUTING_MAX_AGE); every
+HEALTH_POLL_SECONDS it refreshes endpoint health.
 
 Health, two modes. With a Celery broker, beat runs ``deploy.tasks.poll_endpoints`` and this
 task only *reads* the shared snapshots. Without a broker there is no beat (tasks run eager,
@@ -26,6 +28,7 @@ from django.db import connections
 from caipi.core.redis import async_redis, close_async_redis, redis_configured
 from caipi.gateway.breakers import breakers_sync
 from caipi.gateway.catalog import catalog
+from caipi.governance.services import quota_leases_return, quota_leases_tick
 from deploy import vllm_client
 from deploy.health import health_read, poll_and_store
 from deploy.selectors import routing_version
@@ -84,6 +87,7 @@ async def _refresh_forever() -> None:
             if redis is not None:
                 await _guarded(catalog().inflight.sync(redis), "in-flight sync")
                 await _guarded(breakers_sync(redis, catalog()), "breaker sync")
+                await _guarded(quota_leases_tick(), "quota leases")
             if now - last_version_check >= settings.SHARED_STATE_POLL_SECONDS:
                 last_version_check = now
                 await _guarded(_reload_if_changed(), "routing reload")
@@ -97,12 +101,18 @@ async def _refresh_forever() -> None:
 
 
 async def _withdraw(redis: Any) -> None:
-    """Remove this process's in-flight counts; bounded, as it runs while being cancelled."""
+    """Remove this process's in-flight counts and hand back its quota slices; bounded, as it
+    runs while being cancelled."""
     try:
         async with asyncio.timeout(2):
             await catalog().inflight.forget(redis)
     except Exception:
         logger.warning("gateway background: could not withdraw in-flight counts", exc_info=True)
+    try:
+        async with asyncio.timeout(2):
+            await quota_leases_return()
+    except Exception:
+        logger.warning("gateway background: could not hand back quota slices", exc_info=True)
 
 
 # The background steps failing now: each failure streak (Redis down, say, for the 0.25 s

@@ -34,7 +34,7 @@ from caipi.core.errors import RateLimited, Unavailable
 from caipi.core.redis import NoScriptError, RedisError, async_redis, redis_configured, sync_redis
 from caipi.governance.limits import LIMITS, LimitRule, LimitsSnapshot, limits_applicable
 from caipi.governance.principal import Principal
-from caipi.governance.services import quota_memory
+from caipi.governance.services import quota_leases, quota_memory
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class Reservation:
     counters: tuple[Counter, ...] = ()
     backend: str = "redis"  # "redis", "memory" or "unchecked" (failed open)
     done: bool = field(default=False, compare=False)
+    leased: tuple[bool, ...] = ()  # per counter: reserved from this process's slice
 
 
 def window_bounds(window: str, now: float) -> tuple[int, int]:
@@ -213,14 +214,53 @@ async def quota_reserve(
         reservation.backend = "memory"
         failed = quota_memory.reserve(counters)
     else:
-        keys, args = _reserve_args(counters)
         try:
-            failed = await _script(RESERVE_LUA, RESERVE_SHA, keys, args)
+            await _reserve_on_redis(reservation)
         except RedisError as exc:
             return _unreachable(exc, reservation)
+        return reservation
     if failed:
         raise _refusal(counters, failed)
     return reservation
+
+
+async def _reserve_on_redis(reservation: Reservation) -> None:
+    """Reserve from this process's slices what they cover (``quota_leases``) and the rest
+    with ``RESERVE_LUA``; a refusal there first reclaims the counter's slices from every
+    process and tries once more. Raises ``RateLimited`` or ``RedisError`` (with nothing
+    taken)."""
+    counters = reservation.counters
+    leasing = getattr(settings, "GOVERNANCE_QUOTA_LEASES", False)
+    taken = quota_leases.take(counters) if leasing else (False,) * len(counters)
+    reservation.leased = taken
+    rest = tuple(counter for counter, local in zip(counters, taken, strict=True) if not local)
+    if not rest:
+        return
+    try:
+        failed = await _reserve_direct(rest)
+        if failed and leasing:
+            refused = [rest[int(index) - 1].key for index in failed[::2]]
+            if await quota_leases.quota_reclaim(refused):
+                failed = await _reserve_direct(rest)
+    except BaseException:
+        await _untake(reservation)
+        raise
+    if failed:
+        await _untake(reservation)
+        raise _refusal(rest, failed)
+
+
+async def _reserve_direct(counters: tuple[Counter, ...]) -> list[int]:
+    keys, args = _reserve_args(counters)
+    return list(await _script(RESERVE_LUA, RESERVE_SHA, keys, args))
+
+
+async def _untake(reservation: Reservation) -> None:
+    """Give back what ``quota_leases.take`` reserved for a call that is not going ahead."""
+    pairs = zip(reservation.counters, reservation.leased, strict=True)
+    deltas = [-counter.amount if local else 0 for counter, local in pairs]
+    reservation.leased = tuple(bool(delta) for delta in deltas)
+    await _apply(reservation, deltas)
 
 
 def _deltas(
@@ -245,6 +285,13 @@ async def _apply(reservation: Reservation, deltas: list[int]) -> None:
     if reservation.backend == "memory":
         quota_memory.adjust(keys, deltas)
         return
+    if any(reservation.leased):  # back into this process's slices, where they still live
+        local = [index for index, leased in enumerate(reservation.leased) if leased]
+        unplaced = quota_leases.give_back([keys[i] for i in local], [-deltas[i] for i in local])
+        for index, amount in zip(local, unplaced, strict=True):
+            deltas[index] = -amount
+        if not any(deltas):
+            return
     try:
         await _script(SETTLE_LUA, SETTLE_SHA, keys, deltas)
     except RedisError as exc:  # the call already ran; the counters keep the reserved cost
