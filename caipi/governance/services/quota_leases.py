@@ -16,8 +16,8 @@ another process was refused on its counter, and on shutdown.
 Which counters lease (small limits must not be stranded in one process while another
 refuses):
 
-1. Only a counter whose limit is large compared to a call: a slice is ``size // SLICES``
-   and must cover ``MIN_CALLS`` calls like the one asking. A
+1. Only a counter whose limit is large compared to a call: a slice is 1/64 of the limit
+   (CAIPI_QUOTA_LEASE_SLICES) and must cover ``MIN_CALLS`` calls like the one asking. A
    10-calls-a-minute student limit never leases; a course's million tokens a day does.
 2. Only a busy counter: one with a second call within ``IDLE_SECONDS`` of the first.
 3. Only in a process whose gateway background task runs ``quota_leases_tick`` (web
@@ -31,7 +31,7 @@ A slice is refilled in the background before it runs out (below half a slice); a
 finds its slice too small for it reserves on Redis directly, as without leases. Redis
 errors on a lease's way drop all leases of this process (they stay counted in Redis until
 their window ends), so the next calls go to Redis and fail closed there. A process killed
-without shutdown strands what it held until the window ends: at most ``1 / SLICES`` of each
+without shutdown strands what it held until the window ends: at most one slice of each
 limit. Counters shown to users (``quota_used``) include the slices held: up to that much
 less remaining is shown than really is.
 """
@@ -47,11 +47,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from caipi.core.redis import NoScriptError, RedisError, async_redis
 
 logger = logging.getLogger(__name__)
 
-SLICES = 64  # a slice is this fraction of its limit
 MIN_CALLS = 4  # a counter leases only when a slice covers at least this many calls
 IDLE_SECONDS = 10.0
 RECLAIM_SECONDS = 5  # how long a reclaim flag keeps every process from leasing the counter
@@ -138,7 +139,7 @@ _ticked_at = -TICK_STALE  # monotonic time of the last tick
 
 def slice_for(size: int, amount: int) -> int:
     """The slice a counter of ``size`` leases for calls costing ``amount``; 0: it does not."""
-    piece = size // SLICES
+    piece = size // settings.GOVERNANCE_QUOTA_LEASE_SLICES
     return piece if piece >= max(amount, 1) * MIN_CALLS else 0
 
 
