@@ -197,6 +197,27 @@ async def test_a_slice_goes_back_to_its_own_window_when_the_window_ends(
     assert int(sync_redis().get(tomorrow)) == 100  # a fresh counter, not leased yet
 
 
+async def test_a_counter_near_its_limit_is_not_asked_for_a_slice_on_every_call(
+    ticking, course_budget, monkeypatch
+):
+    asked = []
+    script = quota_leases._script
+
+    async def counting(lua, keys, args):  # type: ignore[no-untyped-def]
+        asked.append(lua is quota_leases.LEASE_LUA)
+        return await script(lua, keys, args)
+
+    monkeypatch.setattr(quota_leases, "_script", counting)
+    await _call()
+    await _call(prompt=BUDGET - 100 - 500 - 1, most=1)  # 500 left: less than a slice
+    for _ in range(5):
+        await _call(prompt=1, most=1)
+        await _refilled()
+    assert sum(asked) == 1  # the one slice Redis refused; then the counter cools down
+    assert list(quota_leases.held().values()) in ([], [(0, 0)])
+    assert _counter() == BUDGET - 500 + 5 * 2
+
+
 async def test_leasing_off_reserves_every_call_on_redis(on_redis, settings, course_budget):
     settings.GOVERNANCE_QUOTA_LEASES = False
     for _ in range(3):

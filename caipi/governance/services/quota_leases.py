@@ -182,7 +182,8 @@ def _wants_slice(lease: Lease | None, usable: bool, piece: int, key: str, clock:
     lease that is no longer usable is handed back by the tick before a new one starts.)"""
     if lease is None:
         return _busy(key, clock)
-    return usable and not lease.refilling and lease.available < piece // 2
+    cooling = _cool.get(key, 0.0) > clock  # Redis refused a slice a moment ago
+    return usable and not lease.refilling and not cooling and lease.available < piece // 2
 
 
 def _busy(key: str, clock: float) -> bool:
