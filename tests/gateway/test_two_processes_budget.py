@@ -100,6 +100,7 @@ class _Watch:
         self._thread.join(timeout=10)
 
 
+@pytest.mark.timeout(300)  # about 200 calls through two processes: a minute on a busy machine
 def test_a_token_budget_spent_through_both_processes_is_never_overspent_nor_stranded(
     database_url, redis_url, settings, fast_engine, bob_key
 ):
