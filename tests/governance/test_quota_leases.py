@@ -162,6 +162,7 @@ async def test_a_small_limit_is_never_leased(ticking, monkeypatch):
     with pytest.raises(RateLimited) as refused:
         await _call()
     assert refused.value.extra["limit"] == "10 calls a minute"
+    assert sync_redis().keys("caipi:qr:*") == []  # nobody was asked to hand slices back
 
 
 async def test_an_idle_slice_goes_back_to_redis(ticking, course_budget, monkeypatch):

@@ -146,6 +146,12 @@ def slice_for(size: int, amount: int) -> int:
     return piece if piece >= max(amount, 1) * MIN_CALLS else 0
 
 
+def leasable(size: int) -> bool:
+    """Whether any call (one token, one request) can lease from a limit of ``size``: a
+    refusal on a limit that cannot need not ask other processes for slices."""
+    return slice_for(size, 1) > 0
+
+
 def take(counters: Sequence[Any]) -> tuple[bool, ...]:
     """Reserve each counter's ``amount`` from this process's slice where one covers it.
 

@@ -247,10 +247,10 @@ async def _reserve_on_redis(reservation: Reservation) -> None:
         return
     try:
         failed = await _reserve_direct(rest)
-        if failed and leasing:
-            refused = [rest[int(index) - 1].key for index in failed[::2]]
-            if await quota_leases.quota_reclaim(refused):
-                failed = await _reserve_direct(rest)
+        refused = [rest[int(index) - 1] for index in failed[::2]]
+        leasable = [counter.key for counter in refused if quota_leases.leasable(counter.size)]
+        if leasing and leasable and await quota_leases.quota_reclaim(leasable):
+            failed = await _reserve_direct(rest)
     except BaseException:
         await _untake(reservation)
         raise
