@@ -1,17 +1,19 @@
 """The gateway's background work inside each web process (one asyncio task per loop).
 
-Every ``TICK`` seconds it publishes and reads in-flight counts and breaker openings and
-hands back the quota slices this process no longer needs (``quota_leases``, which lease only
-while this tick runs; all of them on shutdown) — when Redis is configured; every
-CAIPI_SHARED_STATE_POLL_SECONDS it checks the routing version and reloads models and
-endpoints when it moved (or when the table is older than GATEWAY_ROUTING_MAX_AGE); every
-HEALTH_POLL_SECONDS it refreshes endpoint health.
+Every ``TICK`` seconds it publishes and reads in-flight counts and breaker openings (when
+Redis is configured); every CAIPI_SHARED_STATE_POLL_SECONDS it checks the routing version
+and reloads models and endpoints when it moved (or when the table is older than
+GATEWAY_ROUTING_MAX_AGE); every HEALTH_POLL_SECONDS it refreshes endpoint health.
 
 Health, two modes. With a Celery broker, beat runs ``deploy.tasks.poll_endpoints`` and this
 task only *reads* the shared snapshots. Without a broker there is no beat (tasks run eager,
 in-process), so this task *polls* the endpoints itself with the same ``poll_and_store`` —
 the embedded demo then needs no worker and still routes around a dead endpoint. It starts
 from the ASGI lifespan (caipi/asgi.py) or lazily on the first gateway call.
+
+Quota slices (``governance.services.quota_leases``, with Redis): every tick it hands back
+the slices this process no longer needs, and all of them on shutdown; a process leases only
+while this tick runs.
 """
 
 from __future__ import annotations
@@ -85,9 +87,9 @@ async def _refresh_forever() -> None:
         while True:
             now = time.monotonic()
             if redis is not None:
+                await _guarded(quota_leases_tick(), "quota leases")
                 await _guarded(catalog().inflight.sync(redis), "in-flight sync")
                 await _guarded(breakers_sync(redis, catalog()), "breaker sync")
-                await _guarded(quota_leases_tick(), "quota leases")
             if now - last_version_check >= settings.SHARED_STATE_POLL_SECONDS:
                 last_version_check = now
                 await _guarded(_reload_if_changed(), "routing reload")
