@@ -538,6 +538,19 @@ GOVERNANCE_QUOTA_FAIL_OPEN = env_bool(
     False,
     "When Redis is down, let calls through without quota checks instead of refusing (503).",
 )
+GOVERNANCE_QUOTA_LEASES = env_bool(
+    "CAIPI_QUOTA_LEASES",
+    True,
+    "Each web process reserves quota from slices it leases from Redis (large, busy limits only), "
+    "saving a Redis round trip per call; off: every call reserves and settles on Redis.",
+)
+GOVERNANCE_QUOTA_LEASE_SLICES = env_int(
+    "CAIPI_QUOTA_LEASE_SLICES",
+    64,
+    "A quota lease's slice is this fraction of its limit (1/N), and a limit leases only when a "
+    "slice covers 4 calls: at most 1/N of a limit sits unused in each web process.",
+    minimum=2,
+)
 GOVERNANCE_USAGE_FLUSH_SECONDS = env_float(
     "CAIPI_USAGE_FLUSH_SECONDS",
     1.0,

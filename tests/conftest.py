@@ -48,16 +48,21 @@ def _close_async_thread_connections(django_db_setup, django_db_blocker) -> Itera
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A real Redis database reserved for tests, emptied before and after each test."""
+    """A real Redis database reserved for tests, emptied before and after each test (and
+    this process's quota leases on it forgotten with it)."""
     import redis
+
+    from caipi.governance.services import quota_leases
 
     url = redis_test_url()
     if not url:
         pytest.skip("needs Redis: none reachable (set REDIS_URL)")
     client = redis.Redis.from_url(url)
     client.flushdb()
+    quota_leases.clear()
     yield url
     client.flushdb()
+    quota_leases.clear()
     client.close()
 
 

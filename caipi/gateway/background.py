@@ -12,6 +12,10 @@ task only *reads* the shared snapshots. Without a broker there is no beat (tasks
 in-process), so this task *polls* the endpoints itself with the same ``poll_and_store`` —
 the embedded demo then needs no worker and still routes around a dead endpoint. It starts
 from the ASGI lifespan (caipi/asgi.py) or lazily on the first gateway call.
+
+Quota slices (``governance.services.quota_leases``, with Redis): every tick it hands back
+the slices this process no longer needs, and all of them on shutdown; a process leases only
+while this tick runs.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from caipi.core.redis import async_redis, close_async_redis, redis_configured
 from caipi.core.redis_clock import redis_clock_refresh
 from caipi.gateway.breakers import breakers_sync
 from caipi.gateway.catalog import catalog
+from caipi.governance.services import quota_leases_return, quota_leases_tick
 from deploy import vllm_client
 from deploy.health import health_read, poll_and_store
 from deploy.selectors import routing_version
@@ -102,6 +107,7 @@ async def _refresh_forever() -> None:
         while True:
             now = time.monotonic()
             if redis is not None:
+                await _guarded(quota_leases_tick(), "quota leases")
                 await _guarded(catalog().inflight.sync(redis), "in-flight sync")
                 await _guarded(breakers_sync(redis, catalog()), "breaker sync")
                 await _guarded(redis_clock_refresh(redis), "Redis clock")
@@ -118,12 +124,18 @@ async def _refresh_forever() -> None:
 
 
 async def _withdraw(redis: Any) -> None:
-    """Remove this process's in-flight counts; bounded, as it runs while being cancelled."""
+    """Remove this process's in-flight counts and hand back its quota slices; bounded, as it
+    runs while being cancelled."""
     try:
         async with asyncio.timeout(2):
             await catalog().inflight.forget(redis)
     except Exception:
         logger.warning("gateway background: could not withdraw in-flight counts", exc_info=True)
+    try:
+        async with asyncio.timeout(2):
+            await quota_leases_return()
+    except Exception:
+        logger.warning("gateway background: could not hand back quota slices", exc_info=True)
 
 
 # The background steps failing now: each failure streak (Redis down, say, for the 0.25 s

@@ -10,7 +10,7 @@ from caipi.core.redis import reset_clients
 from caipi.governance.apikeys import apikey_cache_clear
 from caipi.governance.limits import LIMITS
 from caipi.governance.principal import principal_caches_clear
-from caipi.governance.services import quota_memory, usage
+from caipi.governance.services import quota_leases, quota_memory, usage
 
 
 def _clear() -> None:
@@ -18,6 +18,7 @@ def _clear() -> None:
     principal_caches_clear()
     LIMITS.clear()
     quota_memory.clear()
+    quota_leases.clear()
     usage._buffer.clear()
 
 

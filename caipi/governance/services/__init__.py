@@ -7,6 +7,7 @@
 - ``conversations``: keep and purge conversations of opted-in courses;
 - ``userdata``: delete a user's data on request;
 - ``quotas``: reserve a call's quota before it runs, settle it after (Redis, atomic);
+- ``quota_leases``: slices of large, busy quota counters held by this process;
 - ``usage``: record one call's usage (buffered, written in batches).
 """
 
@@ -23,6 +24,7 @@ from caipi.governance.services.courses import (
     course_settings_update,
 )
 from caipi.governance.services.policy import policy_accept, policy_publish
+from caipi.governance.services.quota_leases import quota_leases_return, quota_leases_tick
 from caipi.governance.services.quotas import quota_release, quota_reserve, quota_settle
 from caipi.governance.services.usage import usage_flush, usage_record
 from caipi.governance.services.userdata import userdata_delete
@@ -39,6 +41,8 @@ __all__ = [
     "course_settings_update",
     "policy_accept",
     "policy_publish",
+    "quota_leases_return",
+    "quota_leases_tick",
     "quota_release",
     "quota_reserve",
     "quota_settle",
