@@ -53,6 +53,7 @@ from typing import Any
 from django.conf import settings
 
 from caipi.core.redis import NoScriptError, RedisError, async_redis
+from caipi.core.redis_clock import redis_now
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def take(counters: Sequence[Any]) -> tuple[bool, ...]:
     Returns, per counter, whether it was taken locally; the rest must be reserved on Redis.
     Starts a background refill for a busy, large counter whose slice runs low. Never waits.
     """
-    now, clock = time.time(), time.monotonic()
+    now, clock = redis_now(), time.monotonic()
     ticking = clock - _ticked_at < TICK_STALE
     taken: list[bool] = []
     refill: list[tuple[Lease, int]] = []
@@ -217,7 +218,7 @@ def _start_refill(lease: Lease, piece: int) -> None:
 
 async def _refill(lease: Lease, piece: int) -> None:
     """Take one more slice of ``lease``'s counter from Redis, if it fits under the limit."""
-    ttl = int(lease.ends - time.time()) + 120
+    ttl = int(lease.ends - redis_now()) + 120
     keys = [lease.key, leased_key(lease.key), flag_key(lease.key)]
     try:
         got = int(await _script(LEASE_LUA, keys, [piece, lease.size, ttl]))
@@ -245,7 +246,7 @@ def give_back(keys: Sequence[str], amounts: Sequence[int]) -> list[int]:
     to the counter on Redis, and the caller settles them there.
     """
     rest = []
-    now = time.time()
+    now = redis_now()
     with _lock:
         for key, amount in zip(keys, amounts, strict=True):
             lease = _leases.get(key)
@@ -263,7 +264,7 @@ async def quota_leases_tick() -> None:
     none otherwise. Called by the gateway's background task every tick: a process without
     it (a Celery worker, a script) takes no slices, as nothing would hand them back."""
     global _ticked_at
-    clock, now = time.monotonic(), time.time()
+    clock, now = time.monotonic(), redis_now()
     _ticked_at = clock
     with _lock:
         for key, seen in list(_seen.items()):
