@@ -18,6 +18,7 @@ from django.db import transaction
 
 from caipi.core.audit import audit, audit_snapshot
 from caipi.core.models import Course
+from caipi.core.redis_clock import redis_now
 from deploy import vllm_client
 from deploy.models import (
     CalendarWarmWindow,
@@ -34,10 +35,15 @@ logger = logging.getLogger(__name__)
 
 
 def _bump_routing_version() -> None:
+    """Move the shared routing version. A version the cache lost (Redis restarted empty, or
+    the key evicted) starts again from the Redis clock in milliseconds, above everything it
+    counted before: a plain count from 1 would repeat a version a gateway process still
+    holds, and that process would keep its old routing table through the change."""
     try:
         cache.incr(ROUTING_VERSION_KEY)
-    except ValueError:  # not set yet (or evicted)
-        cache.set(ROUTING_VERSION_KEY, 1, timeout=None)
+    except ValueError:  # not set: a new, restarted or evicting cache
+        cache.add(ROUTING_VERSION_KEY, int(redis_now() * 1000), timeout=None)
+        cache.incr(ROUTING_VERSION_KEY)
 
 
 SECRET_FIELDS = ("token",)
