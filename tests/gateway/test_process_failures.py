@@ -332,7 +332,9 @@ def _killed_under_load(
     assert [call.result() for call in on_b] == [False] * 8
     assert [call.result() for call in on_a] == [True] * 4
     assert len(traffic.answers) >= 3 and set(traffic.statuses("bob")) == {200}
-    assert _in_flight(redis_url) == 0  # the Celery workers' view too
+    # The Celery workers' view too: B's counts expired, and A's calls that ended after its
+    # last publish show as ended at its next tick (or the one after, on a busy machine).
+    _seconds_until(lambda: _in_flight(redis_url) == 0, limit=2 * TICK_BOUND)
 
 
 # --- Clocks skewed between machines -------------------------------------------------------
