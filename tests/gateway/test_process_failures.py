@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,17 +30,20 @@ from caipi.core import redis as core_redis
 from caipi.core.models import User
 from caipi.gateway.background import TICK
 from caipi.gateway.inflight import STALE_SECONDS, inflight_totals
-from caipi.governance.apikeys import apikey_generate, apikey_hash
-from caipi.governance.models import ApiKey, QuotaLimit
+from caipi.governance.models import QuotaLimit
 from caipi.governance.services.apikeys import apikey_revoke
 from deploy import services
 from deploy.models import Model
 from tests.gateway.conftest import add_model
 from tests.gateway.test_two_processes import _FailingEngine
 from tests.support.caipi_servers import (
+    CHAT,
     FAKETIME_LIBRARY,
     CaipiProcess,
+    api_key_of,
+    chat,
     running_caipis,
+    seconds_until,
     server_env,
     skewed_clock,
 )
@@ -54,31 +57,6 @@ BOUND = POLL + 0.8  # a change made elsewhere holds on both processes within thi
 TICK_BOUND = 0.75  # published and read within a tick (0.25 s) each, with room
 OBSERVING = 0.25  # a scrape of /metrics every 50 ms on a loaded machine
 RECOVERY = 10.0  # Redis back -> limited calls answered again (connection back-off, retries)
-CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
-
-
-def _key_of(user: User) -> tuple[str, ApiKey]:
-    raw, prefix = apikey_generate()
-    key = ApiKey.objects.create(user=user, prefix=prefix, key_hash=apikey_hash(raw), name="f")
-    return raw, key
-
-
-def _chat(server: CaipiProcess, raw_key: str, **extra: object) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}/v1/chat/completions",
-        json={**CHAT, **extra},
-        headers={"Authorization": f"Bearer {raw_key}"},
-        timeout=30,
-    )
-
-
-def _seconds_until(condition: Callable[[], bool], *, limit: float) -> float:
-    start = time.monotonic()
-    while not condition():
-        waited = time.monotonic() - start
-        assert waited < limit, f"not within {limit}s (waited {waited:.2f}s)"
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 @pytest.fixture
@@ -148,7 +126,7 @@ class _Traffic:
         turn = 0
         while not self._stop.is_set():
             for whose, raw in self.keys.items():
-                answer = _chat(self.servers[turn % len(self.servers)], raw)
+                answer = chat(self.servers[turn % len(self.servers)], raw)
                 self.answers.append((whose, answer.status_code, answer.headers.get("Retry-After")))
             turn += 1
             time.sleep(0.02)
@@ -207,9 +185,9 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
         running_caipis(env, "A", "B") as (a, b),
     ):
         tutor: Model = add_model("tutor", slow.url)
-        bob_key, _ = _key_of(bob)
-        carol_key, _ = _key_of(carol)
-        erin_key, _ = _key_of(erin)
+        bob_key, _ = api_key_of(bob)
+        carol_key, _ = api_key_of(carol)
+        erin_key, _ = api_key_of(erin)
         QuotaLimit.objects.create(
             scope="user", user=bob, metric="requests", window="day", size=1000
         )
@@ -217,8 +195,8 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
             scope="user", user=erin, metric="requests", window="day", size=3
         )
         for server in (a, b):  # both know both keys and Bob's limit
-            _seconds_until(lambda s=server: _chat(s, bob_key).status_code == 200, limit=5)
-            assert _chat(server, carol_key).status_code == 200
+            seconds_until(lambda s=server: chat(s, bob_key).status_code == 200, limit=5)
+            assert chat(server, carol_key).status_code == 200
 
         with _Traffic((a, b), {"bob": bob_key, "carol": carol_key}) as traffic:
             time.sleep(0.5)
@@ -226,7 +204,7 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
             time.sleep(2.0)  # the outage, while the traffic runs
             restarted = len(traffic.answers)
             restartable_redis.start()  # empty: no persistence
-            back = _seconds_until(
+            back = seconds_until(
                 lambda: traffic.statuses("bob", restarted)[-2:] == [200, 200], limit=RECOVERY
             )
         print(f"limited calls answered on A and B again {back:.2f}s after Redis came back")
@@ -243,19 +221,19 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
         # After it: quota counters count again, on one counter for both processes (Erin's
         # first calls of the day: her limit was known to both before the restart).
         with ThreadPoolExecutor(max_workers=8) as pool:
-            codes = list(pool.map(lambda i: _chat((a, b)[i % 2], erin_key).status_code, range(8)))
+            codes = list(pool.map(lambda i: chat((a, b)[i % 2], erin_key).status_code, range(8)))
         assert sorted(codes) == [200] * 3 + [429] * 5
         today = int(time.time() // 86400 * 86400)
         counter = f"caipi:q:{erins.pk}:u{erin.pk}:{today}"
         assert redis.Redis.from_url(restartable_redis.url).get(counter) == b"3"
 
         # Governance version: a key revoked here is refused by both within the bound.
-        second_key, second = _key_of(erin)
-        assert [_chat(a, second_key).status_code, _chat(b, second_key).status_code] == [429, 429]
+        second_key, second = api_key_of(erin)
+        assert [chat(a, second_key).status_code, chat(b, second_key).status_code] == [429, 429]
         apikey_revoke(key=second, actor=None)  # both hold the key in their caches
-        _seconds_until(
+        seconds_until(
             lambda: (
-                [_chat(a, second_key).status_code, _chat(b, second_key).status_code] == [401, 401]
+                [chat(a, second_key).status_code, chat(b, second_key).status_code] == [401, 401]
             ),
             limit=BOUND,
         )
@@ -263,18 +241,18 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
         # In-flight counts: both processes publish theirs to the new Redis again.
         with ThreadPoolExecutor(max_workers=4) as pool:
             streams = [pool.submit(_streams_or_breaks, (a, b)[i % 2], bob_key) for i in range(4)]
-            _seconds_until(lambda: _in_flight(restartable_redis.url) == 4, limit=2)
+            seconds_until(lambda: _in_flight(restartable_redis.url) == 4, limit=2)
             assert all(stream.result() for stream in streams)
 
         # Breaker openings: one opened by A keeps B off the failing endpoint.
         services.endpoint_add(model=tutor, url=failing_url)
         time.sleep(BOUND)  # both reload the routing table with the new endpoint
         for _ in range(40):
-            assert _chat(a, bob_key).status_code == 200
+            assert chat(a, bob_key).status_code == 200
             if failing.calls >= 3:
                 break
         time.sleep(TICK_BOUND)
-        assert all(_chat(b, bob_key).status_code == 200 for _ in range(12))
+        assert all(chat(b, bob_key).status_code == 200 for _ in range(12))
         assert failing.calls == 3
 
 
@@ -300,7 +278,7 @@ def test_a_worker_killed_under_load_leaves_the_other_serving_and_its_calls_leave
     env = _env(database_url, redis_url, settings.SECRET_KEY)
     with running_simulator(model="sim-model", ttft=0.05, tpot=0.05, output_tokens=40) as slow:
         add_model("tutor", slow.url)  # before A and B start: both load it
-        raw, _ = _key_of(bob)
+        raw, _ = api_key_of(bob)
         with (
             running_caipis(env, "A", "B") as (a, b),
             ThreadPoolExecutor(max_workers=12) as pool,
@@ -314,13 +292,13 @@ def _killed_under_load(
     """B streams 8 answers, A 4 and a steady line of calls; B is killed: A answers every call
     it gets, and B's 8 leave A's router within STALE_SECONDS and a tick."""
     on_b = [pool.submit(_streams_or_breaks, b, raw) for _ in range(8)]
-    _seconds_until(lambda: _others_seen_by(a) == 8, limit=5)  # A routes around B's 8
+    seconds_until(lambda: _others_seen_by(a) == 8, limit=5)  # A routes around B's 8
     on_a = [pool.submit(_streams_or_breaks, a, raw) for _ in range(4)]
 
     with _Traffic((a,), {"bob": raw}) as traffic:
         time.sleep(0.3)
         b.kill()  # SIGKILL: no shutdown, B's counts stay published until they expire
-        gone = _seconds_until(lambda: _others_seen_by(a) == 0, limit=STALE_SECONDS + 2)
+        gone = seconds_until(lambda: _others_seen_by(a) == 0, limit=STALE_SECONDS + 2)
         time.sleep(0.3)
     print(
         f"B's 8 calls left A's router {gone:.2f}s after the kill "
@@ -334,7 +312,7 @@ def _killed_under_load(
     assert len(traffic.answers) >= 3 and set(traffic.statuses("bob")) == {200}
     # The Celery workers' view too: B's counts expired, and A's calls that ended after its
     # last publish show as ended at its next tick (or the one after, on a busy machine).
-    _seconds_until(lambda: _in_flight(redis_url) == 0, limit=2 * TICK_BOUND)
+    seconds_until(lambda: _in_flight(redis_url) == 0, limit=2 * TICK_BOUND)
 
 
 # --- Clocks skewed between machines -------------------------------------------------------
@@ -367,7 +345,7 @@ def test_processes_whose_clocks_differ_by_90_seconds_charge_one_minute_counter(
 ):
     settings.REDIS_URL = redis_url
     add_model("tutor", shared_simulator.url)
-    raw, _ = _key_of(bob)
+    raw, _ = api_key_of(bob)
     limit = QuotaLimit.objects.create(
         scope="user", user=bob, metric="requests", window="minute", size=4
     )
@@ -375,7 +353,7 @@ def test_processes_whose_clocks_differ_by_90_seconds_charge_one_minute_counter(
     shared = redis.Redis.from_url(redis_url)
     with running_caipis(env, "A", "B", only={"B": skewed}) as (a, b):
         minute = _away_from_a_minute_edge(shared)
-        answers = [_chat((a, b)[i % 2], raw) for i in range(8)]
+        answers = [chat((a, b)[i % 2], raw) for i in range(8)]
         skew = _clock_of(answers[1]) - _clock_of(answers[0])
         assert 85 <= skew <= 95, f"B's clock is {skew:.0f}s off A's, not 90"
 

@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,11 +23,17 @@ import httpx
 import pytest
 
 from caipi.core.models import SiteRole, User
-from caipi.governance.apikeys import apikey_generate, apikey_hash
-from caipi.governance.models import ApiKey, QuotaLimit
+from caipi.governance.models import QuotaLimit
 from deploy.models import Endpoint, Model
 from tests.gateway.conftest import add_model, upstream_requests
-from tests.support.caipi_servers import CaipiProcess, server_env, two_caipis
+from tests.support.caipi_servers import (
+    CaipiProcess,
+    api_key_of,
+    chat,
+    seconds_until,
+    server_env,
+    two_caipis,
+)
 from tests.support.simulator import SimulatorHandle
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -35,33 +41,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 POLL = 0.2  # CAIPI_SHARED_STATE_POLL_SECONDS of A and B
 BOUND = POLL + 0.8  # the poll, a Redis round trip, and a call's own time, with room
 TICK_BOUND = 0.75  # breaker openings: published and read within a tick (0.25 s) each
-CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
-
-
-def _key_of(user: User) -> tuple[str, ApiKey]:
-    raw, prefix = apikey_generate()
-    key = ApiKey.objects.create(user=user, prefix=prefix, key_hash=apikey_hash(raw), name="s")
-    return raw, key
-
-
-def _chat(server: CaipiProcess, raw_key: str, **extra: object) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}/v1/chat/completions",
-        json={**CHAT, **extra},
-        headers={"Authorization": f"Bearer {raw_key}"},
-        timeout=30,
-    )
-
-
-def _seconds_until(condition: Callable[[], bool], *, limit: float) -> float:
-    """How long until ``condition`` holds (checked at once, then every 20 ms); fails past
-    ``limit`` seconds, with how long it waited."""
-    start = time.monotonic()
-    while not condition():
-        waited = time.monotonic() - start
-        assert waited < limit, f"not within {limit}s (waited {waited:.2f}s)"
-        time.sleep(0.02)
-    return time.monotonic() - start
 
 
 @contextmanager
@@ -133,33 +112,33 @@ def a_and_b(shared_env, tutor) -> Iterator[tuple[CaipiProcess, CaipiProcess]]:
 
 def test_a_key_revoked_through_a_is_refused_by_b_within_the_bound(a_and_b, bob):
     a, b = a_and_b
-    raw, key = _key_of(bob)
-    assert _chat(a, raw).status_code == 200
-    assert _chat(b, raw).status_code == 200  # B now holds the key in its cache
+    raw, key = api_key_of(bob)
+    assert chat(a, raw).status_code == 200
+    assert chat(b, raw).status_code == 200  # B now holds the key in its cache
 
     with _signed_in(a, bob.username) as bob_on_a:
         revoked = _api_post(bob_on_a, f"/api/keys/{key.pk}/revoke")
     assert revoked.status_code == 200, revoked.text
 
-    waited = _seconds_until(lambda: _chat(b, raw).status_code == 401, limit=BOUND)
+    waited = seconds_until(lambda: chat(b, raw).status_code == 401, limit=BOUND)
     print(f"revocation reached B after {waited:.3f}s")
-    refusal = _chat(b, raw).json()["error"]
+    refusal = chat(b, raw).json()["error"]
     assert refusal["reason"] == "revoked"
 
 
 def test_a_lowered_quota_holds_on_both_processes_within_the_bound(a_and_b, bob):
     a, b = a_and_b
-    raw, _ = _key_of(bob)
+    raw, _ = api_key_of(bob)
     limit = QuotaLimit.objects.create(
         scope="user", user=bob, metric="requests", window="day", size=100
     )
-    assert [_chat(a, raw).status_code, _chat(b, raw).status_code] == [200, 200]
+    assert [chat(a, raw).status_code, chat(b, raw).status_code] == [200, 200]
 
     limit.size = 2  # the two calls above used it up
     limit.save()
 
-    waited = _seconds_until(
-        lambda: _chat(b, raw).status_code == 429 and _chat(a, raw).status_code == 429,
+    waited = seconds_until(
+        lambda: chat(b, raw).status_code == 429 and chat(a, raw).status_code == 429,
         limit=BOUND,
     )
     print(f"lowered limit held on A and B after {waited:.3f}s")
@@ -167,11 +146,11 @@ def test_a_lowered_quota_holds_on_both_processes_within_the_bound(a_and_b, bob):
 
 def test_a_counter_shared_by_both_processes_never_goes_over_its_limit(a_and_b, bob):
     a, b = a_and_b
-    raw, _ = _key_of(bob)
+    raw, _ = api_key_of(bob)
     QuotaLimit.objects.create(scope="user", user=bob, metric="requests", window="day", size=7)
 
     with ThreadPoolExecutor(max_workers=24) as pool:
-        answers = list(pool.map(lambda i: _chat((a, b)[i % 2], raw), range(24)))
+        answers = list(pool.map(lambda i: chat((a, b)[i % 2], raw), range(24)))
 
     codes = sorted(answer.status_code for answer in answers)
     assert codes == [200] * 7 + [429] * 17
@@ -189,16 +168,16 @@ def test_an_endpoint_drained_through_a_gets_no_call_from_b_within_the_bound(
     first, second = two_simulators
     add_model("tutor", first.url, second.url)
     drained = Endpoint.objects.get(url=first.url)
-    raw, _ = _key_of(bob)
+    raw, _ = api_key_of(bob)
     with two_caipis(shared_env) as (a, b):
-        assert _chat(b, raw).status_code == 200  # B has loaded both endpoints
+        assert chat(b, raw).status_code == 200  # B has loaded both endpoints
 
         with _signed_in(a, dana.username) as dana_on_a:
             answer = _api_post(dana_on_a, f"/api/deploy/endpoints/{drained.pk}/drain/")
         assert answer.status_code == 200, answer.text
         time.sleep(BOUND)
         before = upstream_requests(first)
-        assert all(_chat(b, raw).status_code == 200 for _ in range(10))
+        assert all(chat(b, raw).status_code == 200 for _ in range(10))
 
         assert upstream_requests(first) == before
 
@@ -244,14 +223,14 @@ def test_a_breaker_opened_by_a_keeps_b_off_the_failing_endpoint(
 ):
     failing_url, failing = failing_engine
     add_model("tutor", shared_simulator.url, failing_url)
-    raw, _ = _key_of(bob)
+    raw, _ = api_key_of(bob)
     with two_caipis(shared_env) as (a, b):
         for _ in range(40):  # A fails over, and trips its breaker after three failures
-            assert _chat(a, raw).status_code == 200
+            assert chat(a, raw).status_code == 200
             if failing.calls >= 3:
                 break
         time.sleep(TICK_BOUND)
         tripped_by_a = failing.calls
 
-        assert all(_chat(b, raw).status_code == 200 for _ in range(12))
+        assert all(chat(b, raw).status_code == 200 for _ in range(12))
         assert failing.calls == tripped_by_a == 3

@@ -27,7 +27,7 @@ from caipi.core.models import User
 from caipi.governance.apikeys import apikey_generate, apikey_hash
 from caipi.governance.models import ApiKey, QuotaLimit, UsageRecord
 from tests.gateway.conftest import add_model
-from tests.support.caipi_servers import CaipiProcess, server_env, two_caipis
+from tests.support.caipi_servers import CaipiProcess, chat, server_env, two_caipis
 from tests.support.simulator import SimulatorHandle, running_simulator
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -65,12 +65,7 @@ def bob_key(transactional_db) -> tuple[User, str]:
 
 
 def _chat(server: CaipiProcess, raw_key: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}/v1/chat/completions",
-        json=CALL,
-        headers={"Authorization": f"Bearer {raw_key}"},
-        timeout=60,
-    )
+    return chat(server, raw_key, body=CALL, timeout=60)
 
 
 class _Watch:

@@ -14,15 +14,55 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import httpx
+
+from caipi.governance.apikeys import apikey_generate, apikey_hash
+from caipi.governance.models import ApiKey
 from tests.support.simulator import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHAT = {"model": "tutor", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+
+
+def api_key_of(user: Any, *, name: str = "s") -> tuple[str, ApiKey]:
+    """A new API key of ``user``: the raw key a client sends, and its row."""
+    raw, prefix = apikey_generate()
+    key = ApiKey.objects.create(user=user, prefix=prefix, key_hash=apikey_hash(raw), name=name)
+    return raw, key
+
+
+def chat(
+    server: CaipiProcess,
+    raw_key: str,
+    *,
+    body: Mapping[str, Any] = CHAT,
+    timeout: float = 30,
+    **extra: object,
+) -> httpx.Response:
+    """A ``/v1/chat/completions`` call to ``server`` with ``raw_key`` (``extra`` fields added)."""
+    return httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={**body, **extra},
+        headers={"Authorization": f"Bearer {raw_key}"},
+        timeout=timeout,
+    )
+
+
+def seconds_until(condition: Callable[[], bool], *, limit: float) -> float:
+    """How long until ``condition`` holds (checked at once, then every 20 ms); fails past
+    ``limit`` seconds, with how long it waited."""
+    start = time.monotonic()
+    while not condition():
+        waited = time.monotonic() - start
+        assert waited < limit, f"not within {limit}s (waited {waited:.2f}s)"
+        time.sleep(0.02)
+    return time.monotonic() - start
 
 
 @dataclass
