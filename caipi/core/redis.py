@@ -15,6 +15,7 @@ a clear 503 quickly, not a hung request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -81,6 +82,26 @@ def async_redis() -> aredis.Redis:
         )
         _async_client = (loop, aredis.Redis(connection_pool=pool))
     return _async_client[1]
+
+
+class LuaScript:
+    """A Lua script Redis runs atomically, sent by its SHA-1 (``EVALSHA``) so its text
+    crosses the wire only when Redis does not know it yet (first use, or a Redis that
+    restarted and lost its script cache). The one copy of that fallback in CAIPI."""
+
+    __slots__ = ("lua", "sha")
+
+    def __init__(self, lua: str) -> None:
+        self.lua = lua
+        self.sha = hashlib.sha1(lua.encode()).hexdigest()  # noqa: S324 — Redis names scripts so
+
+    async def run(self, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        """Run on ``client`` (the loop's async client by default); KEYS then ARGV."""
+        client = async_redis() if client is None else client
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(self.lua, len(keys), *keys, *args)
 
 
 async def close_async_redis() -> None:

@@ -15,13 +15,12 @@ clocks disagree still see each other's counts and drop a dead one's after STALE_
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections import defaultdict
 from typing import Any
 
-from caipi.core.redis import NoScriptError
+from caipi.core.redis import LuaScript
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,8 @@ PROC_KEY = "caipi:inflight:{}"
 
 # KEYS: the process set, this process's hash. ARGV: token, stale seconds, hash TTL, then
 # endpoint id / count pairs. Returns the tokens of the processes alive by the server's clock.
-SYNC_LUA = """
+SYNC = LuaScript(
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 redis.call('DEL', KEYS[2])
@@ -43,7 +43,7 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
-SYNC_SHA = hashlib.sha1(SYNC_LUA.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
+)
 
 
 class InFlight:
@@ -71,10 +71,7 @@ class InFlight:
         for endpoint_id, count in self.local.items():
             if count > 0:
                 args += [endpoint_id, count]
-        try:
-            alive = await redis.evalsha(SYNC_SHA, len(keys), *keys, *args)
-        except NoScriptError:
-            alive = await redis.eval(SYNC_LUA, len(keys), *keys, *args)
+        alive = await SYNC.run(keys, args, redis)
         others = [t.decode() if isinstance(t, bytes) else t for t in alive]
         self.remote = await _sum_counts(redis, [t for t in others if t != self.token])
 

@@ -73,6 +73,7 @@ async def _pipelined_settle(calls: int) -> None:
     """Direct reserves, then their settles 100 to a pipeline."""
     from caipi.core.redis import async_redis
     from caipi.governance.services import quotas
+    from caipi.governance.services.quota_scripts import SETTLE
 
     principal = _principal()
     pending = []
@@ -86,7 +87,7 @@ async def _pipelined_settle(calls: int) -> None:
             for held in pending:
                 keys = [counter.key for counter in held.counters]
                 deltas = quotas._deltas(held, 40, 64)
-                pipe.evalsha(quotas.SETTLE_SHA, len(keys), *keys, *deltas)
+                pipe.evalsha(SETTLE.sha, len(keys), *keys, *deltas)
             await pipe.execute()
             pending.clear()
 

@@ -202,13 +202,14 @@ async def test_a_counter_near_its_limit_is_not_asked_for_a_slice_on_every_call(
     ticking, course_budget, monkeypatch
 ):
     asked = []
-    script = quota_leases._script
+    lease = quota_leases.LEASE
 
-    async def counting(lua, keys, args):  # type: ignore[no-untyped-def]
-        asked.append(lua is quota_leases.LEASE_LUA)
-        return await script(lua, keys, args)
+    class Counting:
+        async def run(self, keys, args):  # type: ignore[no-untyped-def]
+            asked.append(True)
+            return await lease.run(keys, args)
 
-    monkeypatch.setattr(quota_leases, "_script", counting)
+    monkeypatch.setattr(quota_leases, "LEASE", Counting())
     await _call()
     await _call(prompt=BUDGET - 100 - 500 - 1, most=1)  # 500 left: less than a slice
     for _ in range(5):

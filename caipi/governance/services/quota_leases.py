@@ -9,7 +9,7 @@ the settles saved only their share (476 µs), and overlapping the reserve with t
 connect saves no CPU and would send calls the quota refuses to an engine; so, leases.
 
 The guarantee stays the Lua script's: a slice is taken from the Redis counter atomically and
-only if it fits under the limit (``LEASE_LUA``), so the counter always holds everything
+only if it fits under the limit (``LEASE``), so the counter always holds everything
 settled, everything reserved and every slice a process still holds, and it never goes over
 its limit. A call reserves from its process's slice all or nothing; its settle gives the
 unused part back to the slice. A slice is handed back to Redis (``quota_leases_tick``,
@@ -42,7 +42,6 @@ less remaining is shown than really is.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -52,8 +51,9 @@ from typing import Any
 
 from django.conf import settings
 
-from caipi.core.redis import NoScriptError, RedisError, async_redis
+from caipi.core.redis import RedisError, async_redis
 from caipi.core.redis_clock import redis_now
+from caipi.governance.services.quota_scripts import LEASE, RECLAIM, SETTLE
 
 logger = logging.getLogger(__name__)
 
@@ -63,49 +63,6 @@ RECLAIM_SECONDS = 5  # how long a reclaim flag keeps every process from leasing 
 RECLAIM_WAIT = 1.0  # how long a refused call waits for other processes to hand back
 COOL_SECONDS = 5.0  # after a refill Redis refused, no new try on that counter this long
 TICK_STALE = 2.0  # no new slices when ``quota_leases_tick`` has not run for this long
-
-# KEYS: counter, its leased total, its reclaim flag. ARGV: slice, size, ttl. Returns slice or 0.
-LEASE_LUA = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slice = tonumber(ARGV[1])
-if used + slice > tonumber(ARGV[2]) then return 0 end
-redis.call('INCRBY', KEYS[1], slice)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('INCRBY', KEYS[2], slice)
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return slice
-"""
-
-# KEYS: (leased total, reclaim flag) pairs. ARGV: flag ttl. Raises every flag; returns the
-# slices other processes hold in all.
-RECLAIM_LUA = """
-local held = 0
-for i = 1, #KEYS, 2 do
-  held = held + tonumber(redis.call('GET', KEYS[i]) or '0')
-  redis.call('SET', KEYS[i + 1], 1, 'EX', ARGV[1])
-end
-return held
-"""
-
-# KEYS: counters and leased totals. ARGV: what to add to each (negative); a key whose window
-# expired is left alone, none goes below zero. (The settle script of ``quotas``.)
-RETURN_LUA = """
-for i = 1, #KEYS do
-  local delta = tonumber(ARGV[i])
-  if delta ~= 0 and redis.call('EXISTS', KEYS[i]) == 1 then
-    if redis.call('INCRBY', KEYS[i], delta) < 0 then
-      redis.call('SET', KEYS[i], 0, 'KEEPTTL')
-    end
-  end
-end
-return 1
-"""
-
-_SHAS = {
-    lua: hashlib.sha1(lua.encode()).hexdigest()  # noqa: S324 — Redis names scripts by SHA-1
-    for lua in (LEASE_LUA, RECLAIM_LUA, RETURN_LUA)
-}
 
 
 def leased_key(key: str) -> str:
@@ -221,7 +178,7 @@ async def _refill(lease: Lease, piece: int) -> None:
     ttl = int(lease.ends - redis_now()) + 120
     keys = [lease.key, leased_key(lease.key), flag_key(lease.key)]
     try:
-        got = int(await _script(LEASE_LUA, keys, [piece, lease.size, ttl]))
+        got = int(await LEASE.run(keys, [piece, lease.size, ttl]))
     except RedisError as exc:
         logger.warning("quota leases dropped: Redis error %s", type(exc).__name__)
         quota_leases_drop()
@@ -316,7 +273,7 @@ async def _give_back(back: Sequence[tuple[str, int, int]]) -> None:
         keys += [key, leased_key(key)]
         deltas += [-unused, -granted]
     try:
-        await _script(RETURN_LUA, keys, deltas)
+        await SETTLE.run(keys, deltas)
     except RedisError as exc:
         logger.warning("quota lease return lost (Redis error %s)", type(exc).__name__)
 
@@ -331,7 +288,7 @@ async def quota_reclaim(keys: Sequence[str]) -> bool:
             _cool[key] = time.monotonic() + RECLAIM_SECONDS
     await _return(mine)
     pairs = [name for key in keys for name in (leased_key(key), flag_key(key))]
-    held = first = int(await _script(RECLAIM_LUA, pairs, [RECLAIM_SECONDS]))
+    held = first = int(await RECLAIM.run(pairs, [RECLAIM_SECONDS]))
     deadline = time.monotonic() + RECLAIM_WAIT
     while held > 0 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -360,12 +317,3 @@ def held() -> dict[str, tuple[int, int]]:
     """Counter key -> (available, granted) of this process's leases (tests, diagnostics)."""
     with _lock:
         return {key: (lease.available, lease.granted) for key, lease in _leases.items()}
-
-
-async def _script(lua: str, keys: list[str], args: list[int]) -> Any:
-    """EVALSHA, loading the script on first use (as ``quotas`` does)."""
-    client = async_redis()
-    try:
-        return await client.evalsha(_SHAS[lua], len(keys), *keys, *args)
-    except NoScriptError:
-        return await client.eval(lua, len(keys), *keys, *args)

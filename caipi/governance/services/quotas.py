@@ -32,56 +32,23 @@ Without ``REDIS_URL`` (embedded demo) the counters live in this process
 from __future__ import annotations
 
 import calendar
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from django.conf import settings
 
 from caipi.core.errors import RateLimited, Unavailable
-from caipi.core.redis import NoScriptError, RedisError, async_redis, redis_configured, sync_redis
+from caipi.core.redis import RedisError, async_redis, redis_configured, sync_redis
 from caipi.core.redis_clock import redis_clock_ready, redis_now
 from caipi.governance.limits import LIMITS, LimitRule, LimitsSnapshot, limits_applicable
 from caipi.governance.principal import Principal
 from caipi.governance.services import quota_leases, quota_memory
+from caipi.governance.services.quota_scripts import RESERVE, SETTLE
 
 logger = logging.getLogger(__name__)
 
-# KEYS: counters. ARGV: amount, size, ttl for each key. Returns [] or [index, used, ...].
-RESERVE_LUA = """
-local failed = {}
-for i = 1, #KEYS do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then
-    table.insert(failed, i)
-    table.insert(failed, used)
-  end
-end
-if #failed > 0 then return failed end
-for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], ARGV[3 * i - 2])
-  redis.call('EXPIRE', KEYS[i], ARGV[3 * i])
-end
-return failed
-"""
 
-# KEYS: counters. ARGV: delta for each key. A counter whose window expired is left alone.
-SETTLE_LUA = """
-for i = 1, #KEYS do
-  local delta = tonumber(ARGV[i])
-  if delta ~= 0 and redis.call('EXISTS', KEYS[i]) == 1 then
-    if redis.call('INCRBY', KEYS[i], delta) < 0 then
-      redis.call('SET', KEYS[i], 0, 'KEEPTTL')
-    end
-  end
-end
-return 1
-"""
-
-RESERVE_SHA = hashlib.sha1(RESERVE_LUA.encode()).hexdigest()  # noqa: S324 — Redis names scripts by SHA-1
-SETTLE_SHA = hashlib.sha1(SETTLE_LUA.encode()).hexdigest()  # noqa: S324
 UNAVAILABLE = (
     "Quota service unavailable: Redis cannot be reached, so calls are refused until it is back."
 )
@@ -188,15 +155,6 @@ def _reserve_args(counters: tuple[Counter, ...]) -> tuple[list[str], list[int]]:
     return [counter.key for counter in counters], args
 
 
-async def _script(lua: str, sha: str, keys: list[str], args: list[int]) -> Any:
-    """EVALSHA (the script body is not resent each call), loading it on first use."""
-    client = async_redis()
-    try:
-        return await client.evalsha(sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return await client.eval(lua, len(keys), *keys, *args)
-
-
 def _unreachable(exc: Exception, reservation: Reservation) -> Reservation:
     if getattr(settings, "GOVERNANCE_QUOTA_FAIL_OPEN", False):
         logger.warning("quota unchecked (fail open): Redis error %s", type(exc).__name__)
@@ -239,7 +197,7 @@ async def quota_reserve(
 
 async def _reserve_on_redis(reservation: Reservation) -> None:
     """Reserve from this process's slices what they cover (``quota_leases``) and the rest
-    with ``RESERVE_LUA``; a refusal there first reclaims the counter's slices from every
+    with ``RESERVE``; a refusal there first reclaims the counter's slices from every
     process and tries once more. Raises ``RateLimited`` or ``RedisError`` (with nothing
     taken)."""
     counters = reservation.counters
@@ -265,7 +223,7 @@ async def _reserve_on_redis(reservation: Reservation) -> None:
 
 async def _reserve_direct(counters: tuple[Counter, ...]) -> list[int]:
     keys, args = _reserve_args(counters)
-    return list(await _script(RESERVE_LUA, RESERVE_SHA, keys, args))
+    return list(await RESERVE.run(keys, args))
 
 
 async def _untake(reservation: Reservation) -> None:
@@ -306,7 +264,7 @@ async def _apply(reservation: Reservation, deltas: list[int]) -> None:
         if not any(deltas):
             return
     try:
-        await _script(SETTLE_LUA, SETTLE_SHA, keys, deltas)
+        await SETTLE.run(keys, deltas)
     except RedisError as exc:  # the call already ran; the counters keep the reserved cost
         logger.warning("quota settle lost: Redis error %s", type(exc).__name__)
 
