@@ -3,17 +3,17 @@
 caipi/asgi.py sends every ``/v1/`` request here before Django: no middleware, no
 sync-to-async hop, no ORM (the catalog is in memory, keys and quotas have their own
 caches). Each request costs a body read, one orjson parse, one key check, one quota
-reservation (one Redis round trip), the routing decision and the upstream call.
+reservation (from this process's lease of the counter, or one Redis round trip), the
+routing decision and the upstream call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import orjson
 from django.conf import settings
@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-T = TypeVar("T")
 
 RELAYED = (CHAT, COMPLETIONS, EMBEDDINGS, RERANK)
 _JSON = [(b"content-type", b"application/json")]
@@ -183,20 +182,32 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     keepalive = None
     if call.stream:
         keepalive = call.on_wait = KeepAlive(send)
+    # A whole answer is read (and a waiting call waits) inside call_open: a client leaving
+    # meanwhile cancels it there. The watcher's first step runs while the upstream request
+    # is in flight, and this task takes the first bytes on itself: nothing between the
+    # request and the endpoint, or between the first token and the client, waits for
+    # another task's turn.
+    watch = ClientWatch(receive)
     try:
-        # A whole answer is read (and a waiting call waits) inside call_open: a client
-        # leaving meanwhile cancels it there.
-        upstream = await while_connected(receive, call_open(call))
+        upstream = await call_open(call)
     except ApplicationError as exc:
+        watch.close()
         if keepalive is None or not keepalive.started:
             raise
         await keepalive.fail(exc.as_openai())  # the 200 is out: say it in the stream
         return
-    if keepalive is not None and keepalive.started:
-        await _relay_after_waiting(receive, send, call, upstream, keepalive)
-        return
+    except asyncio.CancelledError:
+        watch.close()
+        if watch.absorbed():
+            return  # the client left before the answer began: nobody to answer
+        raise
+    begun = keepalive is not None and keepalive.started
     if call.stream and upstream.response.status < 300:
-        await stream_to_client(receive, send, relay.stream_answer(call, upstream))
+        await send_stream(send, relay.stream_answer(call, upstream), watch, started=begun)
+        return
+    watch.close()
+    if begun:
+        await _fail_after_waiting(call, upstream, keepalive)
         return
     answer = await relay.complete(call, upstream)
     overhead_ms = (upstream.sent - started + time.perf_counter() - upstream.first_byte) * 1000
@@ -207,30 +218,39 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
     await _send_whole(send, upstream.response.status, answer, headers)
 
 
-async def while_connected(receive: Receive, work: Coroutine[Any, Any, T]) -> T:
-    """Await ``work``; when the client disconnects first, cancel it and raise ClientGone.
+class ClientWatch:
+    """Cancels the request's task the moment its client disconnects (``http.disconnect``),
+    so a call waiting for its model, its first token or its next one stops at once.
 
-    ``work`` runs as its own task beside a watcher of ``receive``, so cancelling it never
-    touches the request's task (no stray cancellation can reach a later ``send``).
+    One per request, made once the body is read; ``close()`` it before anything that must
+    run to its end whoever listens (closing a call settles its quota). After a
+    ``CancelledError``, ``absorbed()`` says whether the watcher caused it (and takes the
+    cancellation back) or whether it came from elsewhere and must propagate.
     """
-    job = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(receive))
-    try:
-        await asyncio.wait((job, watcher), return_when=asyncio.FIRST_COMPLETED)
-        if job.done():
-            return job.result()
-        job.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await job
-        raise ClientGone
-    finally:
-        job.cancel()
-        watcher.cancel()
 
+    __slots__ = ("_task", "_watcher", "gone")
 
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self.gone = False
+        self._watcher = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self._task.cancel()
+
+    def close(self) -> None:
+        self._watcher.cancel()
+
+    def absorbed(self) -> bool:
+        if not self.gone:
+            return False
+        self._task.uncancel()
+        return True
 
 
 class KeepAlive:
@@ -256,13 +276,9 @@ class KeepAlive:
         await self.send({"type": "http.response.body", "body": body})
 
 
-async def _relay_after_waiting(
-    receive: Receive, send: Send, call: Any, upstream: Any, keepalive: KeepAlive
-) -> None:
-    if upstream.response.status < 300:
-        await stream_to_client(receive, send, relay.stream_answer(call, upstream), started=True)
-        return
-    answer = await relay.complete(call, upstream)  # the engine refused (4xx): say why
+async def _fail_after_waiting(call: Any, upstream: Any, keepalive: Any) -> None:
+    """The engine refused (4xx) a call that waited with its stream begun: say why in it."""
+    answer = await relay.complete(call, upstream)
     try:
         error = orjson.loads(answer)
     except orjson.JSONDecodeError:
@@ -274,22 +290,16 @@ async def stream_to_client(
     receive: Receive, send: Send, chunks: AsyncIterator[bytes], *, started: bool = False
 ) -> None:
     """Send ``chunks`` as an SSE response; a client disconnect cancels the upstream call.
-    ``started``: the response already began (the call waited, see ``KeepAlive``).
+    ``started``: the response already began (the call waited, see ``KeepAlive``)."""
+    await send_stream(send, chunks, ClientWatch(receive), started=started)
 
-    A watcher task waits for ``http.disconnect`` and cancels this task, so a stream that
-    is waiting for its next token is stopped at once, not at the next write.
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = asyncio.Event()
 
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone.set()
-        task.cancel()
-
-    watcher = asyncio.create_task(watch())
+async def send_stream(
+    send: Send, chunks: AsyncIterator[bytes], watch: ClientWatch, *, started: bool = False
+) -> None:
+    """Send ``chunks`` as an SSE response while ``watch`` looks out for the client leaving
+    (the stream then stops at once, not at the next write). Closes ``chunks`` — which
+    closes the call — after the watch, so a settlement is never cut short."""
     try:
         if not started:
             await send({"type": "http.response.start", "status": 200, "headers": _SSE})
@@ -297,9 +307,8 @@ async def stream_to_client(
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     except (asyncio.CancelledError, OSError):
-        if not gone.is_set():
+        if not watch.absorbed():
             raise
-        task.uncancel()
     finally:
-        watcher.cancel()
+        watch.close()
         await chunks.aclose()  # type: ignore[attr-defined]
