@@ -12,6 +12,7 @@ clean 408 instead of holding the request for ever.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -28,6 +29,7 @@ from servestatic import ServeStaticASGI  # noqa: E402
 from caipi.core.slowbody import BodyDeadline  # noqa: E402
 from caipi.gateway import background, prompt_app  # noqa: E402
 from caipi.gateway.app import application as gateway_application  # noqa: E402
+from caipi.governance.services.usage import usage_flush_at_shutdown  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ async def _lifespan(receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await background.stop()
+            # Now, not at exit: a server stopped by a signal may end without atexit.
+            await asyncio.to_thread(usage_flush_at_shutdown)
             await send({"type": "lifespan.shutdown.complete"})
             return
 

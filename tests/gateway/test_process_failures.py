@@ -1,5 +1,5 @@
-"""Two real CAIPI web processes when the things under them fail: Redis restarted while
-traffic runs, and machines whose clocks disagree.
+"""Real CAIPI web processes when the things under them fail: Redis restarted while traffic
+runs, a process killed or stopped, and machines whose clocks disagree.
 
 Processes A and B are ``uvicorn caipi.asgi:application`` subprocesses on one PostgreSQL
 database (``tests/support/caipi_servers.py``). The Redis of the restart test is this
@@ -30,7 +30,7 @@ from caipi.core import redis as core_redis
 from caipi.core.models import User
 from caipi.gateway.background import TICK
 from caipi.gateway.inflight import STALE_SECONDS, inflight_totals
-from caipi.governance.models import QuotaLimit
+from caipi.governance.models import QuotaLimit, UsageRecord
 from caipi.governance.services.apikeys import apikey_revoke
 from deploy import services
 from deploy.models import Model
@@ -254,6 +254,31 @@ def test_a_redis_restarted_under_traffic_fails_limited_calls_closed_and_everythi
         time.sleep(TICK_BOUND)
         assert all(chat(b, bob_key).status_code == 200 for _ in range(12))
         assert failing.calls == 3
+
+
+# --- A web process stopped (a restart, a deploy) -----------------------------------------
+
+
+def test_a_process_stopped_with_sigterm_writes_the_usage_of_every_call_it_answered(
+    database_url, redis_url, settings, carol
+):
+    # An hour between usage flushes: only the shutdown can write these records. (uvicorn
+    # ends a process it stopped on SIGTERM by raising the signal again: no atexit handler.)
+    env = {
+        **_env(database_url, redis_url, settings.SECRET_KEY),
+        "CAIPI_USAGE_FLUSH_SECONDS": "3600",
+    }
+    with running_simulator(model="sim-model", ttft=0.002, tpot=0) as engine:
+        add_model("tutor", engine.url)
+        raw, key = api_key_of(carol)
+        with running_caipis(env, "A") as (a,):
+            answers = [chat(a, raw) for _ in range(5)]
+            assert [answer.status_code for answer in answers] == [200] * 5
+            assert not UsageRecord.objects.filter(key_id=key.pk).exists()
+        assert a.process.returncode is not None  # stopped: SIGTERM, a clean shutdown
+    charged = [answer.json()["usage"]["total_tokens"] for answer in answers]
+    records = UsageRecord.objects.filter(key_id=key.pk)
+    assert sorted(r.prompt_tokens + r.completion_tokens for r in records) == sorted(charged)
 
 
 # --- One of two web processes killed under load -----------------------------------------

@@ -1,13 +1,13 @@
 """Usage accounting: one ``UsageRecord`` per call, written in batches off the hot path.
 
 ``usage_record(**fields)`` appends a dict to an in-process deque (about a microsecond,
-no I/O); a daemon thread writes the buffer with ``bulk_create`` every
+no I/O); a daemon thread writes the buffer with one ``executemany`` every
 ``GOVERNANCE_USAGE_FLUSH_SECONDS`` (0: no thread — call ``usage_flush()`` yourself, as
 tests do). Chosen over a Redis list drained by Celery because an RPUSH costs a network
 round trip (~50-100 µs) on every call and a broker hop, while a deque append costs ~1 µs;
-the price is that a crashed process loses at most one flush interval of records, and
-``atexit`` flushes on a clean shutdown. Records never contain prompt or answer text:
-unknown fields are dropped.
+the price is that a crashed process loses at most one flush interval of records; a clean
+shutdown flushes (``usage_flush_at_shutdown``: the ASGI lifespan, and ``atexit``).
+Records never contain prompt or answer text: unknown fields are dropped.
 """
 
 from __future__ import annotations
@@ -186,11 +186,18 @@ def usage_pending() -> int:
     return len(_buffer)
 
 
-def _flush_at_exit() -> None:
+def usage_flush_at_shutdown() -> None:
+    """Write what is queued as the process ends; a failure loses the records (logged).
+
+    Registered with ``atexit``, and called by the ASGI lifespan shutdown too: uvicorn ends
+    a process it stopped on SIGTERM by raising that signal again once its shutdown is done,
+    and a process ended by a signal runs no ``atexit`` handler — every record of the last
+    flush interval was lost on each restart.
+    """
     try:
         usage_flush()
     except Exception as exc:
         logger.warning("%d usage records lost at exit: %s", usage_pending(), type(exc).__name__)
 
 
-atexit.register(_flush_at_exit)
+atexit.register(usage_flush_at_shutdown)
