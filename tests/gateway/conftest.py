@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import uvicorn
+from django.db import connections
 
 from caipi.core.models import User
 from caipi.gateway import background, lms_sources
@@ -66,7 +67,16 @@ async def _gateway_loop_cleanup(transactional_db) -> AsyncIterator[None]:
     yield
     await background.stop()
     await vllm_client.close_session()
-    await asyncio.to_thread(usage_flush)  # before the test's rows are flushed away
+    await asyncio.to_thread(_flush_usage)  # before the test's rows are flushed away
+
+
+def _flush_usage() -> None:
+    """Write the queued usage, then close this pool thread's database connection (left
+    open, it would outlive the test and keep the test database from being dropped)."""
+    try:
+        usage_flush()
+    finally:
+        connections.close_all()
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ async def the_usage_record() -> Any:
 
 async def test_a_stream_whose_engine_dies_goes_on_elsewhere_as_one_answer(live_gateway, api_key):
     with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         raw, killed = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
         survivor = second if killed == [first] else first
         expected = await one_engine_answer(survivor)
@@ -155,7 +155,7 @@ async def test_a_continued_stream_is_charged_once_against_its_reservation(
 ):
     charged = output_budget
     with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         raw, _ = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
         for _ in range(100):  # settled just after the last byte went out
             if charged() == TOKENS:
@@ -173,7 +173,7 @@ async def test_a_long_answer_goes_on_from_the_text_read_out_along_the_way(
 
     monkeypatch.setattr(relay, "KEEP_BYTES", 300)  # a few events, then only their text
     with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         raw, killed = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
         survivor = second if killed == [first] else first
         expected = await one_engine_answer(survivor)
@@ -187,7 +187,7 @@ async def test_a_continuation_the_engine_refuses_ends_with_the_error_event(live_
     # the tokens left come to 110 and are refused with 400.
     engine = {**SLOW, "max_model_len": 108}
     with running_simulator(**engine) as first, running_simulator(**engine) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         raw, killed = await stream_through(live_gateway.url, api_key, [first, second], kills=1)
         [record] = await the_usage_record()
     assert len(killed) == 1
@@ -199,7 +199,7 @@ async def test_a_continuation_the_engine_refuses_ends_with_the_error_event(live_
 
 async def test_a_completion_stream_goes_on_from_the_prompt_and_its_text(live_gateway, api_key):
     with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         async with httpx.AsyncClient(base_url=live_gateway.url, timeout=20) as http:
             body = {"model": "tutor", "prompt": "Once", "max_tokens": 100, "stream": True}
             headers = {"Authorization": f"Bearer {api_key}"}
@@ -232,7 +232,7 @@ async def test_a_continuation_that_dies_too_goes_on_on_a_third_engine(
         running_simulator(**SLOW) as third,
     ):
         sims = [first, second, third]
-        await asyncio.to_thread(add_model, "tutor", *(sim.url for sim in sims))
+        await sync_to_async(add_model)("tutor", *(sim.url for sim in sims))
         raw, killed = await stream_through(live_gateway.url, api_key, sims, kills=2)
         [survivor] = [sim for sim in sims if sim not in killed]
         expected = await one_engine_answer(survivor)
@@ -252,7 +252,7 @@ async def test_a_continuation_that_dies_too_goes_on_on_a_third_engine(
 
 async def test_with_no_endpoint_left_the_stream_ends_with_the_error_event(live_gateway, api_key):
     with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         raw, killed = await stream_through(live_gateway.url, api_key, [first, second], kills=2)
         [record] = await the_usage_record()
     assert len(killed) == 2
@@ -271,7 +271,7 @@ async def test_with_no_endpoint_left_the_stream_ends_with_the_error_event(live_g
 async def test_a_tool_call_stream_is_not_continued(live_gateway, api_key):
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         raw, killed = await stream_through(
             live_gateway.url, api_key, [first, second], kills=1, tools=tools
         )
@@ -284,7 +284,7 @@ async def test_a_tool_call_stream_is_not_continued(live_gateway, api_key):
 @pytest.mark.usefixtures("_gateway_loop_cleanup")
 async def test_the_course_chat_goes_on_elsewhere_too(async_client, student, course):
     with running_simulator(**SLOW) as first, running_simulator(**SLOW) as second:
-        await asyncio.to_thread(add_model, "tutor", first.url, second.url)
+        await sync_to_async(add_model)("tutor", first.url, second.url)
         await async_client.aforce_login(student)
         body = {"model": "tutor", "messages": HELLO, "max_tokens": 100, "course_id": course.pk}
         response = await async_client.post(
@@ -314,7 +314,7 @@ async def test_calls_in_flight_survive_one_of_three_engines_killed(
         running_simulator(**engine) as second,
         running_simulator(**engine) as third,
     ):
-        await asyncio.to_thread(add_model, "tutor", dying.url, second.url, third.url)
+        await sync_to_async(add_model)("tutor", dying.url, second.url, third.url)
         limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
         headers = {"Authorization": f"Bearer {api_key}"}
         async with httpx.AsyncClient(
@@ -395,7 +395,7 @@ async def test_a_continuation_engine_that_dies_too_hands_on_to_a_third_charged_o
         running_simulator(**SLOW, die_mid_stream=16) as dying,
         running_simulator(**SLOW) as third,
     ):
-        await asyncio.to_thread(add_model, "tutor", first.url, dying.url, third.url)
+        await sync_to_async(add_model)("tutor", first.url, dying.url, third.url)
         # Starts on ``first`` (killed at four words), goes on on ``dying`` (dies by itself
         # at its 16th token), then on ``third``.
         async with others_busy_on(redis_url, {dying.url: 50, third.url: 100}):
@@ -426,7 +426,7 @@ async def test_a_continuation_engine_that_dies_with_none_left_ends_with_the_erro
         running_simulator(**SLOW) as first,
         running_simulator(**SLOW, die_mid_stream=8) as dying,
     ):
-        await asyncio.to_thread(add_model, "tutor", first.url, dying.url)
+        await sync_to_async(add_model)("tutor", first.url, dying.url)
         async with others_busy_on(redis_url, {dying.url: 50}):
             raw, killed = await stream_through(live_gateway.url, api_key, [first], kills=1)
         [record] = await the_usage_record()

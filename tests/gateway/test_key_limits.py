@@ -7,11 +7,11 @@ to that limit on /v1 as in his course (before, a key call saw only Bob's site ro
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 
 from caipi.core.models import CourseRole, Membership, User
 from caipi.governance.apikeys import apikey_generate, apikey_hash
@@ -40,7 +40,7 @@ async def bob_v1(
     from caipi.asgi import application
 
     settings.REDIS_URL = redis_url
-    raw = await asyncio.to_thread(_key_of, bob)
+    raw = await sync_to_async(_key_of)(bob)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=application),
         base_url="http://testserver",
@@ -57,7 +57,7 @@ def _learner_limit(size: int) -> None:
 
 
 async def test_a_learners_key_is_held_to_the_learner_limit(bob_v1, chat_model):
-    await asyncio.to_thread(_learner_limit, 10)
+    await sync_to_async(_learner_limit)(10)
 
     answers = [await bob_v1.post("/v1/chat/completions", json=CHAT) for _ in range(12)]
 
@@ -68,7 +68,7 @@ async def test_a_learners_key_is_held_to_the_learner_limit(bob_v1, chat_model):
 
 
 async def test_a_key_of_someone_in_no_course_is_not_held_to_learner_limits(v1, chat_model):
-    await asyncio.to_thread(_learner_limit, 1)
+    await sync_to_async(_learner_limit)(1)
 
     answers = [await v1.post("/v1/chat/completions", json=CHAT) for _ in range(3)]
 

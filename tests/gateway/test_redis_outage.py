@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from caipi import settings as caipi_settings
 from caipi.core import redis as core_redis
@@ -89,7 +90,7 @@ async def test_a_process_started_while_redis_is_down_serves_v1_and_fails_closed_
     free = await v1.post("/v1/chat/completions", json=CHAT)
     assert free.status_code == 200, free.text
 
-    await asyncio.to_thread(_limit_erin, api_user)
+    await sync_to_async(_limit_erin)(api_user)
     limited = await v1.post("/v1/chat/completions", json=CHAT)
     assert limited.status_code == 503
     assert limited.headers["Retry-After"].isdigit()

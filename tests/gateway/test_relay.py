@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 
 from caipi.gateway.catalog import catalog
 from tests.gateway.conftest import add_model, upstream_requests
@@ -16,7 +17,7 @@ CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connect
 
 
 async def test_all_endpoints_down_gives_503_with_retry_after(v1):
-    await asyncio.to_thread(add_model, "tutor", CLOSED_PORT_URL, "http://127.0.0.1:1")
+    await sync_to_async(add_model)("tutor", CLOSED_PORT_URL, "http://127.0.0.1:1")
     response = await v1.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
@@ -26,7 +27,7 @@ async def test_all_endpoints_down_gives_503_with_retry_after(v1):
 async def test_a_hanging_endpoint_is_abandoned_after_the_upstream_timeout(v1, settings):
     settings.GATEWAY_UPSTREAM_TIMEOUT = 0.5
     with running_simulator(model="sim-model", hang_rate=1.0) as hanging:
-        await asyncio.to_thread(add_model, "tutor", hanging.url)
+        await sync_to_async(add_model)("tutor", hanging.url)
         # Without the timeout this call would hang until the test's own time-out fails it.
         response = await v1.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 503
@@ -35,7 +36,7 @@ async def test_a_hanging_endpoint_is_abandoned_after_the_upstream_timeout(v1, se
 async def test_a_failing_endpoint_is_retried_elsewhere_and_then_skipped(v1, two_simulators):
     good, _ = two_simulators
     with running_simulator(model="sim-model", error_rate=1.0) as bad:
-        await asyncio.to_thread(add_model, "tutor", bad.url, good.url)
+        await sync_to_async(add_model)("tutor", bad.url, good.url)
         for _ in range(30):
             response = await v1.post("/v1/chat/completions", json=CHAT)
             assert response.status_code == 200, response.text
@@ -51,7 +52,7 @@ async def test_calls_survive_an_endpoint_dying_under_load(v1):
         running_simulator(model="sim-model", ttft=0.02, tpot=0.002, die_after=10) as dying,
         running_simulator(model="sim-model", ttft=0.02, tpot=0.002) as steady,
     ):
-        await asyncio.to_thread(add_model, "tutor", dying.url, steady.url)
+        await sync_to_async(add_model)("tutor", dying.url, steady.url)
 
         async def one(n: int) -> int:
             body = {**CHAT, "stream": n % 2 == 0}
@@ -67,7 +68,7 @@ async def test_a_mid_stream_failure_with_no_other_endpoint_ends_with_an_error_ev
 ):
     # With another endpoint the stream would go on there (see test_continuation.py).
     with running_simulator(model="sim-model", ttft=0.01, tpot=0.05, output_tokens=200) as dying:
-        await asyncio.to_thread(add_model, "tutor", dying.url)
+        await sync_to_async(add_model)("tutor", dying.url)
         async with httpx.AsyncClient(base_url=live_gateway.url, timeout=10) as http:
             body = {**CHAT, "max_tokens": 200, "stream": True}
             headers = {"Authorization": f"Bearer {api_key}"}
@@ -86,7 +87,7 @@ async def test_a_mid_stream_failure_with_no_other_endpoint_ends_with_an_error_ev
 @pytest.mark.usefixtures("_gateway_loop_cleanup")
 async def test_a_client_disconnect_stops_the_upstream_generation(live_gateway, api_key):
     with running_simulator(model="sim-model", tpot=0.05, output_tokens=2000) as slow:
-        await asyncio.to_thread(add_model, "tutor", slow.url)
+        await sync_to_async(add_model)("tutor", slow.url)
         async with httpx.AsyncClient(base_url=live_gateway.url, timeout=10) as http:
             body = {**CHAT, "max_tokens": 2000, "stream": True}
             headers = {"Authorization": f"Bearer {api_key}"}
