@@ -201,12 +201,12 @@ async def _relayed(scope: Scope, receive: Receive, send: Send, path: str, starte
         if watch.absorbed():
             return  # the client left before the answer began: nobody to answer
         raise
-    begun = keepalive is not None and keepalive.started
     if call.stream and upstream.response.status < 300:
+        begun = keepalive is not None and keepalive.started
         await send_stream(send, relay.stream_answer(call, upstream), watch, started=begun)
         return
     watch.close()
-    if begun:
+    if keepalive is not None and keepalive.started:
         await _fail_after_waiting(call, upstream, keepalive)
         return
     answer = await relay.complete(call, upstream)
@@ -276,7 +276,7 @@ class KeepAlive:
         await self.send({"type": "http.response.body", "body": body})
 
 
-async def _fail_after_waiting(call: Any, upstream: Any, keepalive: Any) -> None:
+async def _fail_after_waiting(call: Any, upstream: Any, keepalive: KeepAlive) -> None:
     """The engine refused (4xx) a call that waited with its stream begun: say why in it."""
     answer = await relay.complete(call, upstream)
     try:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -192,12 +192,15 @@ def usage_flush_at_shutdown() -> None:
     Registered with ``atexit``, and called by the ASGI lifespan shutdown too: uvicorn ends
     a process it stopped on SIGTERM by raising that signal again once its shutdown is done,
     and a process ended by a signal runs no ``atexit`` handler — every record of the last
-    flush interval was lost on each restart.
+    flush interval was lost on each restart. The lifespan runs it in a pool thread, whose
+    database connection is closed here (an in-process server, as in tests, lives on).
     """
     try:
         usage_flush()
     except Exception as exc:
         logger.warning("%d usage records lost at exit: %s", usage_pending(), type(exc).__name__)
+    finally:
+        connections.close_all()
 
 
 atexit.register(usage_flush_at_shutdown)
